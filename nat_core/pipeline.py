@@ -1,0 +1,153 @@
+"""A generator bundle loaded onto a device: strategy + labels + noise -> images -> features."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from nat_core.bundle import BundleError, BundleSpec, build_component, read_bundle
+from nat_core.fid import FeatureStats, frechet_distance, load_reference_stats
+from nat_core.sampler import generate_tokens
+from nat_core.strategy import GenerationStrategy
+
+Precision = Literal["fp32", "bf16", "fp16"]
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {
+    "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
+}
+
+
+@dataclass
+class GeneratorBundle:
+    spec: BundleSpec
+    model: nn.Module
+    tokenizer: nn.Module
+    features: nn.Module
+    reference_mu: Tensor
+    reference_sigma: Tensor
+    device: torch.device
+    mask_id: int
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.features.feature_dim)
+
+    def _autocast(self, precision: Precision) -> contextlib.AbstractContextManager[None]:
+        if precision not in AUTOCAST_DTYPES:
+            raise ValueError(f"precision must be one of {sorted(AUTOCAST_DTYPES)}, got {precision!r}")
+        dtype = AUTOCAST_DTYPES[precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    @torch.inference_mode()
+    def generate_tokens(
+        self, strategy: GenerationStrategy, labels: Tensor,
+        generator: torch.Generator | Sequence[torch.Generator], *, precision: Precision = "fp32",
+    ) -> Tensor:
+        self._autocast(precision)  # validates the name before any work
+        return generate_tokens(
+            self.model, strategy, labels.to(self.device), seq_len=self.spec.seq_len,
+            mask_id=self.mask_id, null_label=self.spec.null_class, generator=generator,
+            autocast_dtype=AUTOCAST_DTYPES[precision],
+        )
+
+    @torch.inference_mode()
+    def decode(self, tokens: Tensor, *, precision: Precision = "fp32") -> Tensor:
+        """Token ids (B, L) -> images (B, 3, H, W) clamped to [0, 1]."""
+        side = self.spec.tokens_per_side
+        with self._autocast(precision):
+            images = self.tokenizer.decode(tokens.view(-1, side, side))
+        return images.float().clamp_(0.0, 1.0)
+
+    @torch.inference_mode()
+    def sample_images(
+        self, strategy: GenerationStrategy, labels: Tensor,
+        generator: torch.Generator | Sequence[torch.Generator], *, precision: Precision = "fp32",
+    ) -> Tensor:
+        tokens = self.generate_tokens(strategy, labels, generator, precision=precision)
+        return self.decode(tokens, precision=precision)
+
+    @torch.inference_mode()
+    def image_features(self, images: Tensor, *, precision: Precision = "fp32") -> Tensor:
+        with self._autocast(precision):
+            return self.features(images.to(self.device)).float()
+
+    @torch.inference_mode()
+    def sample_features(
+        self, strategy: GenerationStrategy, labels: Tensor,
+        generator: torch.Generator | Sequence[torch.Generator], *, precision: Precision = "fp32",
+    ) -> Tensor:
+        """Tokens -> decode -> clamp to [0, 1] -> features (B, D)."""
+        images = self.sample_images(strategy, labels, generator, precision=precision)
+        return self.image_features(images, precision=precision)
+
+    def empty_stats(self) -> FeatureStats:
+        return FeatureStats.empty(self.feature_dim, device=self.device)
+
+    def fid(self, stats: FeatureStats) -> float:
+        return frechet_distance(
+            stats.mean(), stats.covariance(), self.reference_mu, self.reference_sigma
+        )
+
+
+def _check_fit(spec: BundleSpec, model: nn.Module, tokenizer: nn.Module) -> int:
+    where = str(spec.path)
+    codebook = getattr(model, "codebook_size", None)
+    if not isinstance(codebook, int):
+        raise BundleError(f"{where}: model {spec.model.kind} must expose an int codebook_size")
+    mask_id = int(getattr(model, "mask_id", codebook))
+    token_codebook = getattr(tokenizer, "codebook_size", None)
+    if token_codebook is not None and token_codebook != codebook:
+        raise BundleError(
+            f"{where}: tokenizer has {token_codebook} codes, model.codebook_size is {codebook}"
+        )
+    seq_len = getattr(model, "seq_len", None)
+    if seq_len is not None and seq_len != spec.seq_len:
+        raise BundleError(
+            f"{where}: tokens_per_side {spec.tokens_per_side} gives {spec.seq_len} tokens, "
+            f"the model takes {seq_len}"
+        )
+    num_classes = getattr(model, "num_classes", None)
+    if num_classes is not None and spec.null_class >= num_classes:
+        raise BundleError(
+            f"{where}: classes {spec.classes} with null_class {spec.null_class} need "
+            f"{spec.null_class + 1} class embeddings, the model has num_classes {num_classes}"
+        )
+    return mask_id
+
+
+def load_bundle(
+    bundle: str | Path | BundleSpec, *, device: str | torch.device = "cpu",
+    attention: str | None = None,
+) -> GeneratorBundle:
+    """Build, load and check every part on the CPU, then move it to ``device``."""
+    spec = bundle if isinstance(bundle, BundleSpec) else read_bundle(bundle)
+    model = build_component(spec.model, "model")
+    tokenizer = build_component(spec.tokenizer, "tokenizer")
+    features = build_component(spec.features, "features")
+    mask_id = _check_fit(spec, model, tokenizer)
+    try:
+        mu, sigma = load_reference_stats(spec.reference_stats, feature_dim=features.feature_dim)
+    except ValueError as error:
+        raise BundleError(f"{spec.path}: {error}") from None
+    if attention is not None:
+        if not hasattr(model, "set_attention"):
+            raise BundleError(f"{spec.path}: model {spec.model.kind} has no attention backends")
+        model.set_attention(attention)
+    device = torch.device(device)
+    for module in (model, tokenizer, features):
+        module.requires_grad_(False)
+        module.to(device)
+    return GeneratorBundle(
+        spec=spec, model=model, tokenizer=tokenizer, features=features,
+        reference_mu=torch.as_tensor(mu, dtype=torch.float64, device=device),
+        reference_sigma=torch.as_tensor(sigma, dtype=torch.float64, device=device),
+        device=device, mask_id=mask_id,
+    )
+

@@ -1,0 +1,136 @@
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from nat_core.bundle import BundleError, read_bundle
+from nat_core.fid import FeatureStats, frechet_distance
+from nat_core.pipeline import load_bundle
+from nat_core.strategy import GenerationStrategy
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bundle_path):
+    return load_bundle(tiny_bundle_path)
+
+
+def _copy_bundle(tiny_bundle_path, tmp_path, edit=None):
+    folder = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle_path.parent, folder)
+    path = folder / "tiny.yaml"
+    if edit is not None:
+        data = yaml.safe_load(path.read_text())
+        edit(data, folder)
+        path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_tiny_bundle_gives_fid_from_a_strategy_end_to_end(tiny):
+    strategy = GenerationStrategy.reference_initial(4)
+    labels = torch.arange(8) % tiny.spec.classes
+    stats = tiny.empty_stats()
+    features = tiny.sample_features(strategy, labels, torch.Generator().manual_seed(0))
+    assert features.shape == (8, 2048)
+    stats.update(features)
+    fid = tiny.fid(stats)
+    mu = features.double().mean(0)
+    sigma = torch.cov(features.double().T)
+    expected = frechet_distance(mu, sigma, tiny.reference_mu, tiny.reference_sigma)
+    assert np.isfinite(fid) and fid > 0
+    assert fid == pytest.approx(expected, rel=1e-6)
+
+
+def test_images_are_decoded_and_clamped(tiny):
+    images = tiny.sample_images(
+        GenerationStrategy.reference_initial(2), torch.tensor([0, 1]),
+        torch.Generator().manual_seed(1),
+    )
+    assert images.shape == (2, 3, 16, 16)
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+
+
+def test_same_generator_seed_same_features(tiny):
+    strategy = GenerationStrategy.reference_initial(3)
+    labels = torch.tensor([0, 1, 2, 3])
+    a = tiny.sample_features(strategy, labels, torch.Generator().manual_seed(5))
+    b = tiny.sample_features(strategy, labels, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_relative_paths_resolve_against_the_bundle_file(tiny_bundle_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = read_bundle(tiny_bundle_path)
+    assert spec.model.file == tiny_bundle_path.parent / "nnet_ema.pth"
+    assert spec.reference_stats.is_file()
+
+
+def test_fingerprint_records_sizes_and_hashes(tiny_bundle_path):
+    fingerprint = read_bundle(tiny_bundle_path).fingerprint()
+    files = fingerprint["files"]
+    assert set(files) == {"model.checkpoint", "tokenizer.checkpoint", "features.weights",
+                          "reference_stats"}
+    assert files["model.checkpoint"]["size"] == (tiny_bundle_path.parent / "nnet_ema.pth").stat().st_size
+    assert len(files["reference_stats"]["sha256"]) == 64
+    assert fingerprint["content"]["name"] == "tiny-random"
+
+
+def test_missing_file_is_named(tiny_bundle_path, tmp_path):
+    path = _copy_bundle(tiny_bundle_path, tmp_path)
+    (path.parent / "vqgan.ckpt").unlink()
+    with pytest.raises(BundleError, match=r"tokenizer\.checkpoint names a missing file: .*vqgan\.ckpt"):
+        read_bundle(path)
+
+
+def test_wrongly_shaped_checkpoint_is_reported(tiny_bundle_path, tmp_path):
+    path = _copy_bundle(tiny_bundle_path, tmp_path)
+    state = torch.load(path.parent / "nnet_ema.pth", weights_only=True)
+    state["norm.weight"] = torch.ones(7)
+    torch.save(state, path.parent / "nnet_ema.pth")
+    with pytest.raises(BundleError, match=r"nnet_ema\.pth.*norm\.weight \(7,\) != \(32,\)"):
+        load_bundle(path)
+
+
+def test_wrong_class_count_is_reported(tiny_bundle_path, tmp_path):
+    def more_classes(data, folder):
+        data["classes"] = 9
+        data["null_class"] = 9
+
+    path = _copy_bundle(tiny_bundle_path, tmp_path, more_classes)
+    with pytest.raises(BundleError, match="null_class 9 need 10 class embeddings.*num_classes 5"):
+        load_bundle(path)
+
+
+def test_null_class_inside_sampled_classes_is_rejected(tiny_bundle_path, tmp_path):
+    path = _copy_bundle(tiny_bundle_path, tmp_path, lambda d, f: d.update(null_class=2))
+    with pytest.raises(BundleError, match="null_class 2 collides"):
+        read_bundle(path)
+
+
+def test_reference_stats_of_wrong_dimension_are_reported(tiny_bundle_path, tmp_path):
+    path = _copy_bundle(tiny_bundle_path, tmp_path)
+    np.savez(path.parent / "fid_stats.npz", mu=np.zeros(64), sigma=np.eye(64))
+    with pytest.raises(BundleError, match=r"fid_stats\.npz.*64-d.*2048-d"):
+        load_bundle(path)
+
+
+def test_token_grid_mismatch_is_reported(tiny_bundle_path, tmp_path):
+    path = _copy_bundle(tiny_bundle_path, tmp_path, lambda d, f: d.update(tokens_per_side=5))
+    with pytest.raises(BundleError, match="tokens_per_side 5 gives 25 tokens, the model takes 16"):
+        load_bundle(path)
+
+
+def test_unknown_keys_are_named(tiny_bundle_path, tmp_path):
+    path = _copy_bundle(tiny_bundle_path, tmp_path, lambda d, f: d["model"].update(ckpt="x"))
+    with pytest.raises(BundleError, match=r"unknown key model\.ckpt"):
+        read_bundle(path)
+
+
+def test_merged_stats_give_the_same_fid_as_one_pass(tiny):
+    strategy = GenerationStrategy.reference_initial(2)
+    labels = torch.arange(4)
+    parts = [tiny.sample_features(strategy, labels, torch.Generator().manual_seed(s)) for s in (0, 1)]
+    merged = FeatureStats.empty(2048).update(parts[0]) + FeatureStats.empty(2048).update(parts[1])
+    whole = FeatureStats.empty(2048).update(torch.cat(parts))
+    assert tiny.fid(merged) == pytest.approx(tiny.fid(whole), rel=1e-6)
