@@ -38,8 +38,16 @@ FEATURE_EXTRACTOR_MODULES: dict[str, str] = {
     "inception-v3-fid": "nat_core.fid",
     "digits-classifier": "nat_core.digits",
 }
-_TOP_KEYS = {"name", "classes", "null_class", "tokens_per_side", "model", "tokenizer",
-             "features", "reference_stats"}
+_TOP_KEYS = {
+    "name",
+    "classes",
+    "null_class",
+    "tokens_per_side",
+    "model",
+    "tokenizer",
+    "features",
+    "reference_stats",
+}
 _SECTION_KEYS = {
     "model": ({"class", "config", "checkpoint"}, "checkpoint"),
     "tokenizer": ({"kind", "config", "checkpoint"}, "checkpoint"),

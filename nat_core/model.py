@@ -22,8 +22,15 @@ ATTENTION_BACKENDS: tuple[str, ...] = ("sdpa", "xformers", "math")
 
 NAT_CONFIGS: dict[str, dict[str, Any]] = {
     "AutoNAT-L": dict(
-        img_size=16, codebook_size=1024, embed_dim=768, depth=24, num_heads=8,
-        mlp_ratio=4, qkv_bias=False, num_classes=1001, skip=True,
+        img_size=16,
+        codebook_size=1024,
+        embed_dim=768,
+        depth=24,
+        num_heads=8,
+        mlp_ratio=4,
+        qkv_bias=False,
+        num_classes=1001,
+        skip=True,
     ),
 }
 
@@ -92,8 +99,14 @@ class Block(nn.Module):
     """Pre-norm transformer block; an "out" block first fuses its long skip connection."""
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, *,
-        skip: bool = False, use_checkpoint: bool = False,
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        qkv_bias: bool,
+        *,
+        skip: bool = False,
+        use_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         self.skip_linear = nn.Linear(2 * dim, dim) if skip else None
@@ -134,14 +147,27 @@ class NATransformer(nn.Module):
     """The AutoNAT network; constructor arguments are the reference config's ``nnet`` keys."""
 
     def __init__(
-        self, *, img_size: int = 16, codebook_size: int = 1024, embed_dim: int = 768,
-        depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = False,
-        num_classes: int = 1001, skip: bool = True, use_checkpoint: bool = False,
+        self,
+        *,
+        img_size: int = 16,
+        codebook_size: int = 1024,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = False,
+        num_classes: int = 1001,
+        skip: bool = True,
+        use_checkpoint: bool = False,
         attention: AttentionBackend = "sdpa",
     ) -> None:
         super().__init__()
-        for name, value in (("img_size", img_size), ("codebook_size", codebook_size),
-                            ("embed_dim", embed_dim), ("num_classes", num_classes)):
+        for name, value in (
+            ("img_size", img_size),
+            ("codebook_size", codebook_size),
+            ("embed_dim", embed_dim),
+            ("num_classes", num_classes),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         self.codebook_size = codebook_size
@@ -155,8 +181,7 @@ class NATransformer(nn.Module):
         )
         self.mid_block = Block(*block_args, use_checkpoint=use_checkpoint)
         self.out_blocks = nn.ModuleList(
-            Block(*block_args, skip=skip, use_checkpoint=use_checkpoint)
-            for _ in range(depth // 2)
+            Block(*block_args, skip=skip, use_checkpoint=use_checkpoint) for _ in range(depth // 2)
         )
         self.skip = skip
         self.norm = nn.LayerNorm(embed_dim)
@@ -226,8 +251,11 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, sour
     )
     problems = [
         f"{label}: {', '.join(keys)}"
-        for label, keys in (("missing", missing), ("unexpected", unexpected),
-                            ("wrongly shaped", wrong))
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrongly shaped", wrong),
+        )
         if keys
     ]
     if problems:

@@ -18,7 +18,9 @@ from nat_core.strategy import GenerationStrategy
 
 Precision = Literal["fp32", "bf16", "fp16"]
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {
-    "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
 }
 
 
@@ -39,7 +41,9 @@ class GeneratorBundle:
 
     def _autocast(self, precision: Precision) -> contextlib.AbstractContextManager[None]:
         if precision not in AUTOCAST_DTYPES:
-            raise ValueError(f"precision must be one of {sorted(AUTOCAST_DTYPES)}, got {precision!r}")
+            raise ValueError(
+                f"precision must be one of {sorted(AUTOCAST_DTYPES)}, got {precision!r}"
+            )
         dtype = AUTOCAST_DTYPES[precision]
         if dtype is None:
             return contextlib.nullcontext()
@@ -47,13 +51,22 @@ class GeneratorBundle:
 
     @torch.inference_mode()
     def generate_tokens(
-        self, strategy: GenerationStrategy, labels: Tensor,
-        generator: torch.Generator | Sequence[torch.Generator], *, precision: Precision = "fp32",
+        self,
+        strategy: GenerationStrategy,
+        labels: Tensor,
+        generator: torch.Generator | Sequence[torch.Generator],
+        *,
+        precision: Precision = "fp32",
     ) -> Tensor:
         self._autocast(precision)  # validates the name before any work
         return generate_tokens(
-            self.model, strategy, labels.to(self.device), seq_len=self.spec.seq_len,
-            mask_id=self.mask_id, null_label=self.spec.null_class, generator=generator,
+            self.model,
+            strategy,
+            labels.to(self.device),
+            seq_len=self.spec.seq_len,
+            mask_id=self.mask_id,
+            null_label=self.spec.null_class,
+            generator=generator,
             autocast_dtype=AUTOCAST_DTYPES[precision],
         )
 
@@ -67,8 +80,12 @@ class GeneratorBundle:
 
     @torch.inference_mode()
     def sample_images(
-        self, strategy: GenerationStrategy, labels: Tensor,
-        generator: torch.Generator | Sequence[torch.Generator], *, precision: Precision = "fp32",
+        self,
+        strategy: GenerationStrategy,
+        labels: Tensor,
+        generator: torch.Generator | Sequence[torch.Generator],
+        *,
+        precision: Precision = "fp32",
     ) -> Tensor:
         tokens = self.generate_tokens(strategy, labels, generator, precision=precision)
         return self.decode(tokens, precision=precision)
@@ -80,8 +97,12 @@ class GeneratorBundle:
 
     @torch.inference_mode()
     def sample_features(
-        self, strategy: GenerationStrategy, labels: Tensor,
-        generator: torch.Generator | Sequence[torch.Generator], *, precision: Precision = "fp32",
+        self,
+        strategy: GenerationStrategy,
+        labels: Tensor,
+        generator: torch.Generator | Sequence[torch.Generator],
+        *,
+        precision: Precision = "fp32",
     ) -> Tensor:
         """Tokens -> decode -> clamp to [0, 1] -> features (B, D)."""
         images = self.sample_images(strategy, labels, generator, precision=precision)
@@ -123,7 +144,9 @@ def _check_fit(spec: BundleSpec, model: nn.Module, tokenizer: nn.Module) -> int:
 
 
 def load_bundle(
-    bundle: str | Path | BundleSpec, *, device: str | torch.device = "cpu",
+    bundle: str | Path | BundleSpec,
+    *,
+    device: str | torch.device = "cpu",
     attention: str | None = None,
 ) -> GeneratorBundle:
     """Build, load and check every part on the CPU, then move it to ``device``."""
@@ -145,9 +168,12 @@ def load_bundle(
         module.requires_grad_(False)
         module.to(device)
     return GeneratorBundle(
-        spec=spec, model=model, tokenizer=tokenizer, features=features,
+        spec=spec,
+        model=model,
+        tokenizer=tokenizer,
+        features=features,
         reference_mu=torch.as_tensor(mu, dtype=torch.float64, device=device),
         reference_sigma=torch.as_tensor(sigma, dtype=torch.float64, device=device),
-        device=device, mask_id=mask_id,
+        device=device,
+        mask_id=mask_id,
     )
-

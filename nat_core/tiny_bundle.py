@@ -15,21 +15,41 @@ import torch
 import yaml
 from torch import nn
 
-from nat_core.fid import INCEPTION_WEIGHTS_FILENAME, build_fid_inception_network, save_reference_stats
+from nat_core.fid import (
+    INCEPTION_WEIGHTS_FILENAME,
+    build_fid_inception_network,
+    save_reference_stats,
+)
 from nat_core.model import NATransformer
 from nat_core.vqgan import VQGAN
 
 TINY_CLASSES = 4
 TINY_NAT: dict[str, Any] = dict(
-    img_size=4, codebook_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2,
-    qkv_bias=False, num_classes=TINY_CLASSES + 1, skip=True,
+    img_size=4,
+    codebook_size=16,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    mlp_ratio=2,
+    qkv_bias=False,
+    num_classes=TINY_CLASSES + 1,
+    skip=True,
 )
 TINY_VQGAN: dict[str, Any] = dict(
     ddconfig=dict(
-        double_z=False, z_channels=32, resolution=16, in_channels=3, out_ch=3, ch=32,
-        ch_mult=[1, 1, 2], num_res_blocks=1, attn_resolutions=[], dropout=0.0,
+        double_z=False,
+        z_channels=32,
+        resolution=16,
+        in_channels=3,
+        out_ch=3,
+        ch=32,
+        ch_mult=[1, 1, 2],
+        num_res_blocks=1,
+        attn_resolutions=[],
+        dropout=0.0,
     ),
-    n_embed=16, embed_dim=32,
+    n_embed=16,
+    embed_dim=32,
 )
 
 
@@ -39,8 +59,9 @@ def randomize(module: nn.Module, generator: torch.Generator) -> None:
     for sub in module.modules():
         if isinstance(sub, nn.Conv2d | nn.Linear):
             fan_in = math.prod(sub.weight.shape[1:])
-            sub.weight.copy_(torch.randn(sub.weight.shape, generator=generator)
-                             * math.sqrt(2.0 / fan_in))
+            sub.weight.copy_(
+                torch.randn(sub.weight.shape, generator=generator) * math.sqrt(2.0 / fan_in)
+            )
             if sub.bias is not None:
                 sub.bias.zero_()
         elif isinstance(sub, nn.Embedding):
@@ -71,8 +92,9 @@ def write_tiny_bundle(folder: str | Path, *, seed: int = 0, reference_samples: i
 
     features = InceptionFeatures(weights_path=folder / INCEPTION_WEIGHTS_FILENAME)
     side = TINY_NAT["img_size"]
-    codes = torch.randint(0, TINY_VQGAN["n_embed"], (reference_samples, side, side),
-                          generator=generator)
+    codes = torch.randint(
+        0, TINY_VQGAN["n_embed"], (reference_samples, side, side), generator=generator
+    )
     feats = features(vqgan.decode(codes).clamp(0, 1)).double()
     save_reference_stats(folder / "fid_stats.npz", feats.mean(0), torch.cov(feats.T))
 

@@ -44,7 +44,8 @@ def test_tiny_bundle_gives_fid_from_a_strategy_end_to_end(tiny):
 
 def test_images_are_decoded_and_clamped(tiny):
     images = tiny.sample_images(
-        GenerationStrategy.reference_initial(2), torch.tensor([0, 1]),
+        GenerationStrategy.reference_initial(2),
+        torch.tensor([0, 1]),
         torch.Generator().manual_seed(1),
     )
     assert images.shape == (2, 3, 16, 16)
@@ -69,9 +70,16 @@ def test_relative_paths_resolve_against_the_bundle_file(tiny_bundle_path, tmp_pa
 def test_fingerprint_records_sizes_and_hashes(tiny_bundle_path):
     fingerprint = read_bundle(tiny_bundle_path).fingerprint()
     files = fingerprint["files"]
-    assert set(files) == {"model.checkpoint", "tokenizer.checkpoint", "features.weights",
-                          "reference_stats"}
-    assert files["model.checkpoint"]["size"] == (tiny_bundle_path.parent / "nnet_ema.pth").stat().st_size
+    assert set(files) == {
+        "model.checkpoint",
+        "tokenizer.checkpoint",
+        "features.weights",
+        "reference_stats",
+    }
+    assert (
+        files["model.checkpoint"]["size"]
+        == (tiny_bundle_path.parent / "nnet_ema.pth").stat().st_size
+    )
     assert len(files["reference_stats"]["sha256"]) == 64
     assert fingerprint["content"]["name"] == "tiny-random"
 
@@ -79,7 +87,9 @@ def test_fingerprint_records_sizes_and_hashes(tiny_bundle_path):
 def test_missing_file_is_named(tiny_bundle_path, tmp_path):
     path = _copy_bundle(tiny_bundle_path, tmp_path)
     (path.parent / "vqgan.ckpt").unlink()
-    with pytest.raises(BundleError, match=r"tokenizer\.checkpoint names a missing file: .*vqgan\.ckpt"):
+    with pytest.raises(
+        BundleError, match=r"tokenizer\.checkpoint names a missing file: .*vqgan\.ckpt"
+    ):
         read_bundle(path)
 
 
@@ -130,7 +140,9 @@ def test_unknown_keys_are_named(tiny_bundle_path, tmp_path):
 def test_merged_stats_give_the_same_fid_as_one_pass(tiny):
     strategy = GenerationStrategy.reference_initial(2)
     labels = torch.arange(4)
-    parts = [tiny.sample_features(strategy, labels, torch.Generator().manual_seed(s)) for s in (0, 1)]
+    parts = [
+        tiny.sample_features(strategy, labels, torch.Generator().manual_seed(s)) for s in (0, 1)
+    ]
     merged = FeatureStats.empty(2048).update(parts[0]) + FeatureStats.empty(2048).update(parts[1])
     whole = FeatureStats.empty(2048).update(torch.cat(parts))
     assert tiny.fid(merged) == pytest.approx(tiny.fid(whole), rel=1e-6)

@@ -22,7 +22,13 @@ def model(parity):
 
 def _generate(model, strategy, labels, generator, **kwargs):
     return generate_tokens(
-        model, strategy, labels, seq_len=256, mask_id=32, null_label=10, generator=generator,
+        model,
+        strategy,
+        labels,
+        seq_len=256,
+        mask_id=32,
+        null_label=10,
+        generator=generator,
         **kwargs,
     )
 
@@ -44,8 +50,10 @@ def test_reference_tokens_with_one_generator_per_chunk(parity, model):
 
 def _stochastic(steps=4):
     return GenerationStrategy(
-        mask_ratios=[0.8, 0.5, 0.2], remask_temps=[2.0, 1.0, 0.5],
-        sample_temps=[1.5, 1.0, 1.0, 0.8], cfg_scales=[0.0, 0.5, 1.0, 2.0],
+        mask_ratios=[0.8, 0.5, 0.2],
+        remask_temps=[2.0, 1.0, 0.5],
+        sample_temps=[1.5, 1.0, 1.0, 0.8],
+        cfg_scales=[0.0, 0.5, 1.0, 2.0],
     )
 
 
@@ -116,14 +124,21 @@ def _reference_style_loop(model, strategy, labels, generator, *, seq_len, mask_i
 @pytest.mark.parametrize("ratios", [[0.8, 0.5, 0.2], [1.0, 1.0, 0.0], [0.3, 0.6, 0.9]])
 def test_agrees_with_reference_style_loop(model, ratios):
     strategy = GenerationStrategy(
-        mask_ratios=ratios, remask_temps=[2.0, 0.7, 1.3], sample_temps=[1.0, 2.0, 0.5, 1.0],
+        mask_ratios=ratios,
+        remask_temps=[2.0, 0.7, 1.3],
+        sample_temps=[1.0, 2.0, 0.5, 1.0],
         cfg_scales=[0.5, 0.0, 1.0, 3.0],
     )
     labels = torch.tensor([4, 7, 10])
     with torch.no_grad():
         expected = _reference_style_loop(
-            model, strategy, labels, torch.Generator().manual_seed(5),
-            seq_len=256, mask_id=32, null=10,
+            model,
+            strategy,
+            labels,
+            torch.Generator().manual_seed(5),
+            seq_len=256,
+            mask_id=32,
+            null=10,
         )
     ours = _generate(model, strategy, labels, torch.Generator().manual_seed(5))
     assert torch.equal(ours, expected)
@@ -131,8 +146,10 @@ def test_agrees_with_reference_style_loop(model, ratios):
 
 def test_remask_counts_follow_the_schedule():
     strategy = GenerationStrategy(
-        mask_ratios=[0.9, 0.95, 0.0, 0.5], remask_temps=[1.0] * 4,
-        sample_temps=[1.0] * 5, cfg_scales=[0.0] * 5,
+        mask_ratios=[0.9, 0.95, 0.0, 0.5],
+        remask_temps=[1.0] * 4,
+        sample_temps=[1.0] * 5,
+        cfg_scales=[0.0] * 5,
     )
     # floor(256 * 0.9) = 230; then at most m - 1 = 229; at least 1; at most m - 1 = 0 -> 1.
     assert remask_counts(strategy, 256) == [230, 229, 1, 1]
@@ -140,15 +157,26 @@ def test_remask_counts_follow_the_schedule():
 
 def test_bf16_autocast_produces_valid_tokens_deterministically(model):
     labels = torch.tensor([1, 2])
-    a = _generate(model, _stochastic(), labels, torch.Generator().manual_seed(0),
-                  autocast_dtype=torch.bfloat16)
-    b = _generate(model, _stochastic(), labels, torch.Generator().manual_seed(0),
-                  autocast_dtype=torch.bfloat16)
+    a = _generate(
+        model,
+        _stochastic(),
+        labels,
+        torch.Generator().manual_seed(0),
+        autocast_dtype=torch.bfloat16,
+    )
+    b = _generate(
+        model,
+        _stochastic(),
+        labels,
+        torch.Generator().manual_seed(0),
+        autocast_dtype=torch.bfloat16,
+    )
     assert torch.equal(a, b)
     assert a.shape == (2, 256) and int(a.max()) < 32
 
 
 def test_bad_chunking_is_rejected(model):
     with pytest.raises(ValueError, match="3 labels cannot be split into 2 equal chunks"):
-        _generate(model, _stochastic(), torch.tensor([1, 2, 3]),
-                  [torch.Generator(), torch.Generator()])
+        _generate(
+            model, _stochastic(), torch.tensor([1, 2, 3]), [torch.Generator(), torch.Generator()]
+        )

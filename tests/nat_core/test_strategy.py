@@ -94,8 +94,9 @@ def test_reference_file_errors_name_file_and_key(tmp_path):
     )
     with pytest.raises(ValueError, match=r"bad\.yaml: unknown key 'extra'"):
         GenerationStrategy.load(bad)
-    bad.write_text("manual_ratios: [2.0]\nmanual_temp: [0.5]\nmanual_samp_temp: [1, 1]\n"
-                   "manual_cfg: [0, 1]\n")
+    bad.write_text(
+        "manual_ratios: [2.0]\nmanual_temp: [0.5]\nmanual_samp_temp: [1, 1]\nmanual_cfg: [0, 1]\n"
+    )
     with pytest.raises(ValueError, match=r"bad\.yaml: mask_ratios\[0\] must be in \[0, 1\]"):
         GenerationStrategy.load(bad)
     with pytest.raises(ValueError, match="strategy file not found"):
