@@ -19,3 +19,33 @@ def tiny_bundle_path(tmp_path_factory) -> Path:
     from nat_core.tiny_bundle import write_tiny_bundle
 
     return write_tiny_bundle(tmp_path_factory.mktemp("tiny_bundle"), reference_samples=16)
+
+
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"autonat_test_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def storage_url(request, tmp_path):
+    """Each storage test runs against the real PostgreSQL and the embedded SQLite store."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'studies.db'}"
