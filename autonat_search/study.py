@@ -57,7 +57,11 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig) -> list[str]:
+PlannedWarmStart = tuple[WarmStart, dict[str, Any], float]
+
+
+def _plan_warm_starts(config: StudyConfig) -> list[PlannedWarmStart]:
+    """Parameters of every warm start, found before anything is written."""
     space = build_space(config.space, steps=config.steps)
     planned = []
     for start in warm_starts(config):
@@ -66,6 +70,10 @@ def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig) -> list[str]:
         except ConfigError as error:
             raise ConfigError(f"warm start {start.label}: {error}") from None
         planned.append((start, params, deviation))
+    return planned
+
+
+def _enqueue(study: optuna.Study, planned: list[PlannedWarmStart], kind: str) -> list[str]:
     notes = []
     for start, params, deviation in planned:
         attrs: dict[str, Any] = {WARM_START_ATTR: start.label}
@@ -74,7 +82,7 @@ def _enqueue_warm_starts(study: optuna.Study, config: StudyConfig) -> list[str]:
             notes.append(f"{start.label}: enqueued exactly")
         else:
             notes.append(
-                f"{start.label}: enqueued its nearest point of the {config.space.kind} space "
+                f"{start.label}: enqueued its nearest point of the {kind} space "
                 f"(largest deviation {deviation:.4g})"
             )
         study.enqueue_trial(params, user_attrs=attrs)
@@ -90,6 +98,7 @@ def start_study(
         fingerprint = read_bundle(bundle_path).fingerprint()
     except BundleError as error:
         raise ConfigError(f"bundle: {error}") from None
+    planned = _plan_warm_starts(config)
     url = storage_url_of(storage)
     with StudyLock(url, config.name).held():
         names = guarded(
@@ -112,7 +121,7 @@ def start_study(
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(BUNDLE_PATH_ATTR, str(bundle_path))
         if not study.get_trials(deepcopy=False):
-            study.set_user_attr(NOTES_ATTR, _enqueue_warm_starts(study, config))
+            study.set_user_attr(NOTES_ATTR, _enqueue(study, planned, config.space.kind))
         study.set_user_attr(READY_ATTR, True)
         return study, f"created study {config.name!r}"
 
