@@ -58,6 +58,15 @@ class FidObjective:
     device_name: str
 
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._evaluate(trial)
+        except (optuna.TrialPruned, TrialFailure):
+            raise
+        except Exception as error:  # out of memory, a broken bundle...: say why on the trial
+            trial.set_user_attr(FAIL_ATTR, f"{type(error).__name__}: {error}"[:500])
+            raise
+
+    def _evaluate(self, trial: optuna.Trial) -> float:
         strategy = trial_strategy(trial, self.space)
         plan = sample_plan(self.config)
         trial.set_user_attr(DEVICE_ATTR, self.device_name)

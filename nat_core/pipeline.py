@@ -76,7 +76,7 @@ class GeneratorBundle:
         side = self.spec.tokens_per_side
         with self._autocast(precision):
             images = self.tokenizer.decode(tokens.view(-1, side, side))
-        return images.float().clamp_(0.0, 1.0)
+        return images.float().clamp(0.0, 1.0)
 
     @torch.inference_mode()
     def sample_images(

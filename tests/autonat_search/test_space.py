@@ -37,8 +37,11 @@ def test_per_step_space_has_all_4t_minus_2_numbers():
 
 @pytest.mark.parametrize("which", ["published", "initial"])
 def test_per_step_warm_starts_are_exactly_representable(which):
-    target = (GenerationStrategy.load(PUBLISHED_T8) if which == "published"
-              else GenerationStrategy.reference_initial(8))
+    target = (
+        GenerationStrategy.load(PUBLISHED_T8)
+        if which == "published"
+        else GenerationStrategy.reference_initial(8)
+    )
     space = PerStepSpace(steps=8, ranges=RANGES)
     params, deviation = space.params_for(target)
     assert deviation == 0.0
@@ -69,8 +72,9 @@ def test_parametric_fits_the_published_strategy_nearby():
     params, deviation = space.params_for(published)
     assert params["cfg_warmup"] == 3  # the published schedule has no guidance for 3 steps
     fitted = space.strategy(params)
-    assert np.max(np.abs(np.subtract(fitted.to_vector(), published.to_vector()))) == \
-        pytest.approx(deviation)
+    assert np.max(np.abs(np.subtract(fitted.to_vector(), published.to_vector()))) == pytest.approx(
+        deviation
+    )
     assert 0 < deviation < 1.5
     strategy, _ = _suggest(space, params)
     assert strategy == fitted

@@ -38,7 +38,9 @@ def test_start_study_is_idempotent_and_enqueues_warm_starts(storage_url, tiny_bu
     trials = again.get_trials()
     assert [t.state for t in trials] == [TrialState.WAITING, TrialState.WAITING]
     assert [t.user_attrs[WARM_START_ATTR] for t in trials] == [
-        "reference-initial", "autonat-l-t8-published"]
+        "reference-initial",
+        "autonat-l-t8-published",
+    ]
     initial = GenerationStrategy.from_reference_dict(trials[0].user_attrs[STRATEGY_ATTR])
     assert initial == GenerationStrategy.reference_initial(8)
     assert study_config(again) == config

@@ -39,10 +39,17 @@ def _objective(trial: optuna.Trial) -> float:
 def _worker(url: str, name: str, seed: int) -> None:
     random.seed(seed)
     storage = open_storage(url, heartbeat=FAST)
-    study = optuna.load_study(study_name=name, storage=storage,
-                              sampler=optuna.samplers.RandomSampler(seed=seed))
-    run_trial_loop(study, _objective, StudyLock(url, name), stop=threading.Event(),
-                   poll_seconds=0.05, max_consecutive_failures=50)
+    study = optuna.load_study(
+        study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=seed)
+    )
+    run_trial_loop(
+        study,
+        _objective,
+        StudyLock(url, name),
+        stop=threading.Event(),
+        poll_seconds=0.05,
+        max_consecutive_failures=50,
+    )
 
 
 def _dying_worker(url: str, name: str) -> None:
@@ -99,8 +106,9 @@ def test_raising_the_budget_lets_workers_continue(tmp_path):
     study = optuna.load_study(study_name=name, storage=open_storage(url))
     study.set_user_attr(BUDGET_ATTR, 4)
     _worker(url, name, seed=4)
-    finished = [t for t in study.get_trials() if t.state in (TrialState.COMPLETE,
-                                                             TrialState.PRUNED)]
+    finished = [
+        t for t in study.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    ]
     assert len(finished) == 4
 
 
@@ -113,8 +121,9 @@ def test_a_worker_whose_trials_all_fail_stops(tmp_path):
         raise RuntimeError("CUDA error (simulated)")
 
     with pytest.raises(TooManyFailures, match="3 trials in a row failed"):
-        run_trial_loop(study, broken, StudyLock(url, name), stop=threading.Event(),
-                       max_consecutive_failures=3)
+        run_trial_loop(
+            study, broken, StudyLock(url, name), stop=threading.Event(), max_consecutive_failures=3
+        )
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
 
 
