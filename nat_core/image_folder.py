@@ -87,7 +87,8 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
 
 def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
     """(..., H, W, 3) uint8 -> float32 (..., 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(array)).movedim(-1, -3).float().div_(255.0)
+    writable = np.require(array, dtype=np.uint8, requirements=["C", "W"])
+    return torch.from_numpy(writable).movedim(-1, -3).float().div_(255.0)
 
 
 def load_image(path: str | Path, size: int) -> torch.Tensor:
