@@ -179,7 +179,10 @@ def evaluate(
     n: Annotated[int, typer.Option(help="Number of samples (FID@n).")] = 50000,
     seed: Annotated[int, typer.Option(help="Sample seed.")] = 0,
     chunk: Annotated[int, typer.Option(help="Samples per chunk (labels + generator).")] = 125,
-    batch_size: Annotated[int, typer.Option(help="Samples per forward pass.")] = 250,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Samples per forward pass, a multiple of --chunk (default: 2 chunks)."),
+    ] = None,
     labels: Annotated[str, typer.Option(help="balanced | uniform")] = "balanced",
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16")] = "fp32",
     device: Annotated[str, typer.Option(help="cuda | cpu")] = "cpu",
@@ -197,7 +200,11 @@ def evaluate(
         raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
     try:
         plan = SamplePlan(
-            seed=seed, chunk=chunk, batch_size=batch_size, labels=labels, precision=precision
+            seed=seed,
+            chunk=chunk,
+            batch_size=batch_size or 2 * chunk,
+            labels=labels,
+            precision=precision,
         )  # type: ignore[arg-type]
         plan.chunks_between(0, n)
     except ValueError as error:

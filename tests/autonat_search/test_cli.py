@@ -16,7 +16,11 @@ def _cli(*args, env_storage=None, cwd=None):
         env["AUTONAT_STORAGE"] = env_storage
     return subprocess.run(
         [sys.executable, "-m", "autonat_search.cli", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -57,8 +61,9 @@ def test_password_never_appears(tmp_path, quick_digits_bundle):
     assert "***" in result.stderr
 
 
-def test_start_study_status_and_exports_through_the_cli(tmp_path, quick_digits_bundle,
-                                                        postgres_url):
+def test_start_study_status_and_exports_through_the_cli(
+    tmp_path, quick_digits_bundle, postgres_url
+):
     path, name = _study_file(tmp_path, quick_digits_bundle)
     first = _cli("start-study", str(path), env_storage=postgres_url)
     assert first.returncode == 0, first.stderr
@@ -74,11 +79,14 @@ def test_start_study_status_and_exports_through_the_cli(tmp_path, quick_digits_b
     assert "best: FID@80" in status.stdout
 
     out = tmp_path / "best.yaml"
-    export = _cli("export-best-strategy", "--study", name, "-o", str(out),
-                  env_storage=postgres_url)
+    export = _cli("export-best-strategy", "--study", name, "-o", str(out), env_storage=postgres_url)
     assert export.returncode == 0, export.stderr
     assert sorted(yaml.safe_load(out.read_text())) == [
-        "manual_cfg", "manual_ratios", "manual_samp_temp", "manual_temp"]
+        "manual_cfg",
+        "manual_ratios",
+        "manual_samp_temp",
+        "manual_temp",
+    ]
     csv_out = tmp_path / "trials.csv"
     trials = _cli("export-trials", "--study", name, "-o", str(csv_out), env_storage=postgres_url)
     assert trials.returncode == 0 and len(csv_out.read_text().splitlines()) == 4
