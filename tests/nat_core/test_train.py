@@ -15,18 +15,17 @@ from scipy import stats
 from nat_core.data import write_token_dataset
 from nat_core.model import NATransformer, load_nat_checkpoint, read_state_dict
 from nat_core.train import (
-    TrainConfig,
     TrainProgress,
     drop_labels,
     ema_update,
     latest_checkpoint,
-    load_train_config,
     mask_tokens,
     masked_token_loss,
     pretrain,
     sample_mask_ratios,
     warmup_lr,
 )
+from nat_core.train_config import TrainConfig, load_train_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(img_size=4, codebook_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=4)
