@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
+import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from autonat_search.errors import AutonatError
@@ -39,8 +41,28 @@ class TooManyFailures(AutonatError):
     """Every recent trial failed: something is wrong with this worker, not the strategies."""
 
 
-def _reserve(study: optuna.Study) -> str:
+_ORPHANS = sqlalchemy.text(
+    "SELECT t.trial_id FROM trials t WHERE t.study_id = :study AND t.state = 'RUNNING' "
+    "AND NOT EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id)"
+)
+
+
+def _start_orphans_clock(study: optuna.Study, storage: RDBStorage) -> None:
+    """Give RUNNING trials without any heartbeat one, so that they can go stale.
+
+    Optuna never fails a RUNNING trial that has no heartbeat row. Our trials record one
+    before the lock is released, so a trial without one, seen under the lock, belongs to a
+    worker that died between creating it and its first heartbeat.
+    """
+    with storage.engine.connect() as connection:
+        orphans = connection.execute(_ORPHANS, {"study": study._study_id}).scalars().all()
+    for trial_id in orphans:
+        storage.record_heartbeat(trial_id)
+
+
+def _reserve(study: optuna.Study, storage: RDBStorage) -> str:
     """``run``, ``wait`` (slots held by running trials) or ``done``; call under the lock."""
+    _start_orphans_clock(study, storage)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -59,6 +81,7 @@ def run_trial_loop(
     objective: Callable[[optuna.Trial], float],
     lock: StudyLock,
     *,
+    storage: RDBStorage,
     stop: threading.Event,
     poll_seconds: float = 2.0,
     max_consecutive_failures: int = 5,
@@ -68,6 +91,9 @@ def run_trial_loop(
     ran: list[optuna.trial.FrozenTrial] = []
 
     def release_then_run(trial: optuna.Trial) -> float:
+        # The first heartbeat is written before anyone else may look at this trial; the
+        # heartbeat thread of ``optimize`` may not have written one yet.
+        storage.record_heartbeat(trial._trial_id)
         lock.release()
         return objective(trial)
 
@@ -77,7 +103,7 @@ def run_trial_loop(
     while not stop.is_set():
         lock.acquire()
         try:
-            decision = _reserve(study)
+            decision = _reserve(study, storage)
             if decision == "run":
                 study.optimize(
                     release_then_run,

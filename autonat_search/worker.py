@@ -134,6 +134,7 @@ class BundleActor:
             study,
             objective,
             StudyLock(options.storage_url, options.study_name),
+            storage=storage,
             stop=self.stop_event,
             poll_seconds=options.poll_seconds,
         )

@@ -46,6 +46,7 @@ def _worker(url: str, name: str, seed: int) -> None:
         study,
         _objective,
         StudyLock(url, name),
+        storage=storage,
         stop=threading.Event(),
         poll_seconds=0.05,
         max_consecutive_failures=50,
@@ -60,7 +61,7 @@ def _dying_worker(url: str, name: str) -> None:
         trial.suggest_float("x", 0.5, 0.5)
         os._exit(17)  # the process disappears mid-trial, leaving it RUNNING
 
-    run_trial_loop(study, die, StudyLock(url, name), stop=threading.Event())
+    run_trial_loop(study, die, StudyLock(url, name), storage=storage, stop=threading.Event())
 
 
 def test_three_processes_meet_the_budget_exactly(storage_url):
@@ -115,14 +116,20 @@ def test_raising_the_budget_lets_workers_continue(tmp_path):
 def test_a_worker_whose_trials_all_fail_stops(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     name = _new_study(url, budget=5)
-    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    storage = open_storage(url)
+    study = optuna.load_study(study_name=name, storage=storage)
 
     def broken(trial: optuna.Trial) -> float:
         raise RuntimeError("CUDA error (simulated)")
 
     with pytest.raises(TooManyFailures, match="3 trials in a row failed"):
         run_trial_loop(
-            study, broken, StudyLock(url, name), stop=threading.Event(), max_consecutive_failures=3
+            study,
+            broken,
+            StudyLock(url, name),
+            storage=storage,
+            stop=threading.Event(),
+            max_consecutive_failures=3,
         )
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
 
@@ -130,7 +137,8 @@ def test_a_worker_whose_trials_all_fail_stops(tmp_path):
 def test_stop_event_prevents_new_trials(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     name = _new_study(url, budget=100)
-    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    storage = open_storage(url)
+    study = optuna.load_study(study_name=name, storage=storage)
     stop = threading.Event()
 
     def objective(trial: optuna.Trial) -> float:
@@ -138,6 +146,19 @@ def test_stop_event_prevents_new_trials(tmp_path):
             stop.set()  # as a SIGTERM handler would, mid-trial
         return trial.suggest_float("x", 0, 1)
 
-    summary = run_trial_loop(study, objective, StudyLock(url, name), stop=stop)
+    summary = run_trial_loop(study, objective, StudyLock(url, name), storage=storage, stop=stop)
     assert summary.started == 3
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+
+def test_a_trial_left_running_without_any_heartbeat_is_rerun(storage_url):
+    name = _new_study(storage_url, budget=2)
+    study = optuna.load_study(study_name=name, storage=open_storage(storage_url, heartbeat=FAST))
+    orphan = study.ask()  # RUNNING, never a heartbeat: a worker died right after creating it
+    orphan.suggest_float("x", 0.25, 0.25)
+    _worker(storage_url, name, seed=2)
+    trials = study.get_trials()
+    assert trials[0].state == TrialState.FAIL
+    assert any(t.system_attrs.get("failed_trial") == 0 for t in trials[1:])
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 2
+    assert TrialState.RUNNING not in [t.state for t in trials]
