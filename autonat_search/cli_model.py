@@ -126,7 +126,7 @@ def build_digits_demo(
     quick: Annotated[bool, typer.Option(help="A reduced, fast build (for tests).")] = False,
 ) -> None:
     """Regenerate the digits-demo bundle from scratch (classifier, NAT, statistics)."""
-    from nat_core.digits import build_digits_demo as build
+    from nat_core.digits_build import build_digits_demo as build
 
     path = build(output, quick=quick, progress=True)
     typer.echo(f"digits-demo bundle -> {path}")
