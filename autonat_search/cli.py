@@ -148,7 +148,7 @@ def export_best_strategy(
     if reevaluate < 0:
         raise ConfigError(f"--reevaluate must be >= 0, got {reevaluate}")
     if reevaluate:
-        chosen, rows = reevaluate_best(
+        chosen, rows, _ = reevaluate_best(
             found, reevaluate, seed=seed, ray_address=ray_address, cpu_actors=cpu_actors
         )
         for row in rows:

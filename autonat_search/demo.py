@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 
 from autonat_search.config import load_study_config
 from autonat_search.errors import ConfigError, StudyError
-from autonat_search.export import best_of_study, format_status, status_report, write_strategy
+from autonat_search.export import format_status, status_report, write_strategy
 from autonat_search.objective import WARM_START_ATTR
+from autonat_search.reevaluate import reevaluate_best
 from autonat_search.storage import open_storage
 from autonat_search.study import start_study
 from autonat_search.worker import WorkerOptions, ensure_ray, run_worker
@@ -24,14 +26,16 @@ from autonat_search.worker import WorkerOptions, ensure_ray, run_worker
 DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "digits_demo.yaml"
 
 
-def _initial_fid(study: optuna.Study) -> float:
+def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     for trial in study.get_trials(deepcopy=False):
         if trial.user_attrs.get(WARM_START_ATTR) == "reference-initial" and trial.value is not None:
-            return float(trial.value)
+            return trial
     raise StudyError("the reference-initial warm start did not finish")
 
 
-def run_demo(*, out: Path, trials: int | None, cpu_actors: int, echo=print) -> dict[str, float]:
+def run_demo(
+    *, out: Path, trials: int | None, cpu_actors: int, echo: Callable[[str], None] = print
+) -> dict[str, float]:
     if not DEMO_STUDY.is_file():
         raise ConfigError(f"the demo study file is missing: {DEMO_STUDY}")
     config = load_study_config(DEMO_STUDY)
@@ -51,19 +55,34 @@ def run_demo(*, out: Path, trials: int | None, cpu_actors: int, echo=print) -> d
     )
     ensure_ray(None, num_cpus=max(2, cpu_actors))
     run_worker(WorkerOptions(storage_url=url, study_name=config.name), cpu_actors=cpu_actors)
-    elapsed = time.perf_counter() - started
+    searched = time.perf_counter() - started
     study = optuna.load_study(study_name=config.name, storage=open_storage(url))
     echo(format_status(status_report(study)))
-    initial, best = _initial_fid(study), best_of_study(study)
-    exported = write_strategy(study, best, run_dir / "best_strategy.yaml")
-    echo(f"reference initial schedule: FID@{best.samples} = {initial:.3f}")
+    initial = _initial_trial(study)
     echo(
-        f"best strategy (trial {best.trial}): FID@{best.samples} = {best.search_fid:.3f} "
-        f"({(1 - best.search_fid / initial) * 100:.1f}% lower)"
+        f"search took {searched:.0f} s; re-evaluating the 3 best and the initial schedule "
+        f"on fresh samples (seed {config.samples.seed + 1})"
+    )
+    best, rows, fresh = reevaluate_best(study, 3, cpu_actors=cpu_actors, also=[initial])
+    for row in rows:
+        echo(f"  {row}")
+    exported = write_strategy(study, best, run_dir / "best_strategy.yaml")
+    n = best.samples
+    initial_fresh = fresh[initial.number]
+    assert best.reevaluated_fid is not None
+    echo(
+        f"reference initial schedule: FID@{n} = {initial_fresh:.3f} "
+        f"(search seed: {initial.value:.3f})"
+    )
+    echo(
+        f"best strategy, trial {best.trial}: FID@{n} = {best.reevaluated_fid:.3f} "
+        f"(search seed: {best.search_fid:.3f}), "
+        f"{(1 - best.reevaluated_fid / initial_fresh) * 100:.1f}% lower on fresh samples"
     )
     echo(f"exported -> {exported}")
+    elapsed = time.perf_counter() - started
     echo(
         f"finished in {elapsed:.0f} s; inspect with: autonat-search --storage {url} "
         f"status --study {config.name}"
     )
-    return {"initial": initial, "best": best.search_fid, "seconds": elapsed}
+    return {"initial": initial_fresh, "best": best.reevaluated_fid, "seconds": elapsed}

@@ -7,6 +7,8 @@ to export on an unbiased figure. Results are kept in the study's ``reevaluations
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import optuna
 
 from autonat_search.errors import ConfigError, StudyError
@@ -27,11 +29,19 @@ def reevaluate_best(
     seed: int | None = None,
     ray_address: str | None = None,
     cpu_actors: int = 1,
-) -> tuple[ExportedStrategy, list[str]]:
+    also: Sequence[optuna.trial.FrozenTrial] = (),
+) -> tuple[ExportedStrategy, list[str], dict[int, float]]:
+    """Re-evaluate the ``k`` best (and the trials ``also``, for comparison) on ``seed``.
+
+    Returns the best of the ``k`` on the fresh samples, a line per trial, and every fresh
+    FID by trial number.
+    """
     config = study_config(study)
     ranked = ranked_complete_trials(study)[:k]
     if not ranked:
         raise StudyError(f"study {study.study_name!r} has no complete trial yet")
+    candidates = {t.number for t in ranked}
+    ranked += [t for t in also if t.number not in candidates]
     seed = config.samples.seed + 1 if seed is None else seed
     if seed == config.samples.seed:
         raise ConfigError(f"--seed {seed} is the study's own sample seed; pick a fresh one")
@@ -59,7 +69,9 @@ def reevaluate_best(
             f"{fid:.4f} re-evaluated (seed {seed})"
         )
     study.set_user_attr(REEVALUATIONS_ATTR, stored)
-    fid, best = min(results, key=lambda r: (r[0], r[1].number))
+    fid, best = min(
+        (r for r in results if r[1].number in candidates), key=lambda r: (r[0], r[1].number)
+    )
     return (
         ExportedStrategy(
             trial=best.number,
@@ -70,4 +82,5 @@ def reevaluate_best(
             reevaluation_seed=seed,
         ),
         rows,
+        {trial.number: value for value, trial in results},
     )

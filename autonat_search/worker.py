@@ -97,6 +97,7 @@ class BundleActor:
         self, bundle: str, device_kind: str, threads: int, fingerprint: dict[str, Any] | None = None
     ) -> None:
         torch.set_num_threads(max(1, threads))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial is too many
         if device_kind == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device.kind is cuda but this actor sees no CUDA device")
         path = Path(bundle)
