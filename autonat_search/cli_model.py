@@ -55,9 +55,12 @@ def tokenize(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
     flip: Annotated[
-        bool,
-        typer.Option(help="Add horizontally flipped copies (natural images; never for digits)."),
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Add horizontally flipped copies (default: yes, except with the digits' pixel "
+            "tokenizer: digits are not mirror-symmetric)."
+        ),
+    ] = None,
     device: DeviceOpt = None,
 ) -> None:
     """Images in class folders -> token dataset (label then L codes per row, int64)."""
@@ -76,6 +79,8 @@ def tokenize(
     def encode(images: torch.Tensor) -> torch.Tensor:
         return tokenizer.encode(images.to(first.device)).cpu()
 
+    if flip is None:
+        flip = spec.tokenizer.kind != "pixels"
     rows = tokenize_image_folder(
         images_dir, encode, size=size, batch_size=batch_size, flip=flip, progress=True
     )

@@ -86,7 +86,6 @@ def test_tokenize_a_class_folder_with_the_pixel_tokenizer(tmp_path, quick_digits
             str(out),
             "--bundle",
             str(quick_digits_bundle),
-            "--no-flip",
             "--device",
             "cpu",
         ],
@@ -96,6 +95,24 @@ def test_tokenize_a_class_folder_with_the_pixel_tokenizer(tmp_path, quick_digits
     assert rows.shape == (4, 1 + 64) and rows.dtype == np.int64
     assert rows[:, 0].tolist() == [0, 0, 1, 1]
     assert rows[:, 1:].min() >= 0 and rows[:, 1:].max() <= 16
+    flipped = tmp_path / "flipped.npy"
+    result = runner.invoke(
+        app,
+        [
+            "tokenize",
+            str(tmp_path / "images"),
+            "-o",
+            str(flipped),
+            "--bundle",
+            str(quick_digits_bundle),
+            "--flip",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    both = np.load(flipped)
+    assert len(both) == 8  # with --flip, each image and its mirror image
+    np.testing.assert_array_equal(both[0::2], rows)
+    np.testing.assert_array_equal(both[1, 1:].reshape(8, 8), rows[0, 1:].reshape(8, 8)[:, ::-1])
 
 
 def test_pretrain_runs_a_reference_layout_config(tmp_path):
