@@ -4,6 +4,7 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 import yaml
 
 
@@ -93,3 +94,52 @@ def test_start_study_status_and_exports_through_the_cli(
 
     missing = _cli("status", "--study", "nope", env_storage=postgres_url)
     assert missing.returncode == 1 and "no study named 'nope'" in missing.stderr
+
+
+def test_sigterm_finishes_running_trials_and_starts_no_new_ones(tmp_path, quick_digits_bundle):
+    import os
+    import signal
+    import time
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from autonat_search.storage import open_storage
+
+    path, name = _study_file(tmp_path, quick_digits_bundle, budget={"n_trials": 10_000})
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert _cli("start-study", str(path), "--storage", url).returncode == 0
+    env = dict(os.environ, AUTONAT_STORAGE=url)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autonat_search.cli",
+            "worker",
+            "--study",
+            name,
+            "--cpu-actors",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    storage = open_storage(url)
+    study = optuna.load_study(study_name=name, storage=storage)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        if states.count(TrialState.COMPLETE) >= 2:
+            break
+        time.sleep(0.5)
+    else:
+        worker.kill()
+        pytest.fail("the worker finished no trial in time")
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert TrialState.RUNNING not in states
+    assert TrialState.COMPLETE in states and len(states) < 10_000
