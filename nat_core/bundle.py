@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from torch import nn
 
-from nat_core.model import check_state_dict, read_state_dict
+from nat_core.checkpoints import load_strict
 
 DEFAULT_MODEL_CLASS = "nat_core.model:NATransformer"
 TOKENIZERS: dict[str, str] = {
@@ -219,15 +219,11 @@ def vqgan_tokenizer(*, preset: str | None = None, **config: Any) -> nn.Module:
 def load_weights(module: nn.Module, path: Path, *, what: str) -> None:
     """Strict load with every missing, unexpected or wrongly shaped key named."""
     try:
-        state = read_state_dict(path)
-    except Exception as error:  # a corrupt or foreign file: say which one
-        raise BundleError(f"{what} {path} cannot be read as a state dict: {error}") from None
-    state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
-    try:
-        check_state_dict(module, state, source=f"{what} {path}")
+        load_strict(module, path, what=what, ignore_suffixes=("position_ids",))
     except ValueError as error:
         raise BundleError(str(error)) from None
-    module.load_state_dict(state, strict=True)
+    except Exception as error:  # a corrupt or foreign file: say which one
+        raise BundleError(f"{what} {path} cannot be read as a state dict: {error}") from None
 
 
 def build_component(spec: ComponentSpec, section: str) -> nn.Module:

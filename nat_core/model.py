@@ -8,14 +8,14 @@ reference, so its ``nnet_ema.pth`` loads with ``strict=True``.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import Tensor, nn
+
+from nat_core.checkpoints import StateSource, load_strict
 
 AttentionBackend = Literal["sdpa", "xformers", "math"]
 ATTENTION_BACKENDS: tuple[str, ...] = ("sdpa", "xformers", "math")
@@ -236,51 +236,6 @@ def build_nat(name: str, **overrides: Any) -> NATransformer:
     return NATransformer(**{**NAT_CONFIGS[name], **overrides})
 
 
-class CheckpointMismatchError(ValueError):
-    """A state dict that does not fit a model, with every offending key named."""
-
-
-def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, source: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = sorted(
-        f"{k} {tuple(state_dict[k].shape)} != {tuple(expected[k].shape)}"
-        for k in set(expected) & set(state_dict)
-        if state_dict[k].shape != expected[k].shape
-    )
-    problems = [
-        f"{label}: {', '.join(keys)}"
-        for label, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("wrongly shaped", wrong),
-        )
-        if keys
-    ]
-    if problems:
-        raise CheckpointMismatchError(f"{source} does not fit the model; " + "; ".join(problems))
-
-
-def read_state_dict(source: str | Path | Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """A state dict from a mapping or a file (``torch.save`` of a dict, maybe under a key)."""
-    if isinstance(source, Mapping):
-        state = dict(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"checkpoint not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model", "nnet"):
-        if isinstance(state.get(key), Mapping):
-            state = dict(state[key])
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def load_nat_checkpoint(model: NATransformer, source: str | Path | Mapping[str, Tensor]) -> None:
+def load_nat_checkpoint(model: NATransformer, source: StateSource) -> None:
     """Strict load of a reference (or our own) checkpoint; ignores a stray ``position_ids``."""
-    state = read_state_dict(source)
-    state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
-    name = "state dict" if isinstance(source, Mapping) else str(source)
-    check_state_dict(model, state, source=name)
-    model.load_state_dict(state, strict=True)
+    load_strict(model, source, what="NAT checkpoint", ignore_suffixes=("position_ids",))

@@ -10,14 +10,15 @@ Images are in [0, 1]; neither ``encode`` nor ``decode`` clamps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from nat_core.checkpoints import StateSource, load_strict
 
 __all__ = ["VQGAN", "VQGAN_CONFIGS", "build_vqgan", "load_vqgan_checkpoint"]
 
@@ -300,50 +301,7 @@ def build_vqgan(name: str) -> VQGAN:
     return VQGAN(ddconfig=cfg["ddconfig"], n_embed=cfg["n_embed"], embed_dim=cfg["embed_dim"])
 
 
-def _describe(kind: str, names: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(names[:limit])
-    more = f", ... (+{len(names) - limit} more)" if len(names) > limit else ""
-    return f"{kind} ({len(names)}): {shown}{more}"
-
-
-def _shape(value: Any) -> tuple[int, ...] | str:
-    return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-
-
-def load_vqgan_checkpoint(
-    model: VQGAN, path_or_state_dict: str | Path | Mapping[str, Any]
-) -> VQGAN:
+def load_vqgan_checkpoint(model: VQGAN, source: StateSource) -> VQGAN:
     """Strictly load a checkpoint file or state dict (optionally nested under ``state_dict``)."""
-    if isinstance(path_or_state_dict, Mapping):
-        state: Any = path_or_state_dict
-    else:
-        path = Path(path_or_state_dict)
-        if not path.is_file():
-            raise ValueError(f"VQGAN checkpoint {str(path)!r} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise ValueError(f"VQGAN checkpoint holds a {type(state).__name__}, not a state dict")
-
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(
-        f"{k} {_shape(state[k])} != {tuple(expected[k].shape)}"
-        for k in set(expected) & set(state)
-        if _shape(state[k]) != tuple(expected[k].shape)
-    )
-    problems = [
-        _describe(kind, names)
-        for kind, names in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("wrongly shaped keys", wrong_shape),
-        )
-        if names
-    ]
-    if problems:
-        raise ValueError("VQGAN state dict does not match the model: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)
+    load_strict(model, source, what="VQGAN checkpoint")
     return model

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from nat_core.checkpoints import CheckpointMismatchError
 from nat_core.model import (
     NAT_CONFIGS,
-    CheckpointMismatchError,
     NATransformer,
     build_nat,
     load_nat_checkpoint,

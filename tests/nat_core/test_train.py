@@ -12,8 +12,9 @@ import torch
 import yaml
 from scipy import stats
 
+from nat_core.checkpoints import read_state_dict
 from nat_core.data import write_token_dataset
-from nat_core.model import NATransformer, load_nat_checkpoint, read_state_dict
+from nat_core.model import NATransformer, load_nat_checkpoint
 from nat_core.train import (
     TrainProgress,
     drop_labels,
