@@ -13,12 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+from optuna.trial import TrialState
 
 from autonat_search.config import load_study_config
 from autonat_search.errors import ConfigError, StudyError
 from autonat_search.export import format_status, status_report, write_strategy
 from autonat_search.objective import WARM_START_ATTR
-from autonat_search.reevaluate import reevaluate_best
+from autonat_search.reevaluate import reevaluate_best, search_figure
 from autonat_search.storage import open_storage
 from autonat_search.study import start_study
 from autonat_search.worker import WorkerOptions, ensure_ray, run_worker
@@ -28,7 +29,8 @@ DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "digits_demo.yaml
 
 def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get(WARM_START_ATTR) == "reference-initial" and trial.value is not None:
+        finished = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        if trial.user_attrs.get(WARM_START_ATTR) == "reference-initial" and finished:
             return trial
     raise StudyError("the reference-initial warm start did not finish")
 
@@ -70,10 +72,7 @@ def run_demo(
     n = best.samples
     initial_fresh = fresh[initial.number]
     assert best.reevaluated_fid is not None
-    echo(
-        f"reference initial schedule: FID@{n} = {initial_fresh:.3f} "
-        f"(search seed: {initial.value:.3f})"
-    )
+    echo(f"reference initial schedule: FID@{n} = {initial_fresh:.3f} ({search_figure(initial)})")
     echo(
         f"best strategy, trial {best.trial}: FID@{n} = {best.reevaluated_fid:.3f} "
         f"(search seed: {best.search_fid:.3f}), "

@@ -22,6 +22,15 @@ from nat_core.fid import frechet_distance, load_reference_stats
 REEVALUATIONS_ATTR = "reevaluations"
 
 
+def search_figure(trial: optuna.trial.FrozenTrial) -> str:
+    """What the search measured for a trial, in words."""
+    if not trial.intermediate_values:
+        return "not measured in the search"
+    step = max(trial.intermediate_values)
+    verb = "pruned at" if trial.state == optuna.trial.TrialState.PRUNED else "search seed:"
+    return f"{verb} FID@{step} {trial.intermediate_values[step]:.4f}"
+
+
 def reevaluate_best(
     study: optuna.Study,
     k: int,
@@ -65,8 +74,8 @@ def reevaluate_best(
     for fid, trial in results:
         stored.setdefault(str(trial.number), {})[str(seed)] = fid
         rows.append(
-            f"trial {trial.number}: FID@{n} {trial.value:.4f} in the search, "
-            f"{fid:.4f} re-evaluated (seed {seed})"
+            f"trial {trial.number}: {search_figure(trial)}, FID@{n} {fid:.4f} re-evaluated "
+            f"(seed {seed})"
         )
     study.set_user_attr(REEVALUATIONS_ATTR, stored)
     fid, best = min(
