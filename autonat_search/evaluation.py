@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from nat_core.fid import FeatureStats
-from nat_core.pipeline import GeneratorBundle, Precision
+from nat_core.pipeline import GeneratorBundle, Precision, autocast_dtype
 from nat_core.strategy import GenerationStrategy
 
 _NOISE_STREAM = 0
@@ -46,6 +46,7 @@ class SamplePlan:
             )
         if self.labels not in ("balanced", "uniform"):
             raise ValueError(f"labels must be 'balanced' or 'uniform', got {self.labels!r}")
+        autocast_dtype(self.precision)
 
     def chunks_between(self, start: int, stop: int) -> range:
         """Chunk indices of samples [start, stop); both must be multiples of the chunk size."""

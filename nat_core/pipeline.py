@@ -24,6 +24,12 @@ AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {
 }
 
 
+def autocast_dtype(precision: Precision) -> torch.dtype | None:
+    if precision not in AUTOCAST_DTYPES:
+        raise ValueError(f"precision must be one of {sorted(AUTOCAST_DTYPES)}, got {precision!r}")
+    return AUTOCAST_DTYPES[precision]
+
+
 @dataclass
 class GeneratorBundle:
     spec: BundleSpec
@@ -40,11 +46,7 @@ class GeneratorBundle:
         return int(self.features.feature_dim)
 
     def _autocast(self, precision: Precision) -> contextlib.AbstractContextManager[None]:
-        if precision not in AUTOCAST_DTYPES:
-            raise ValueError(
-                f"precision must be one of {sorted(AUTOCAST_DTYPES)}, got {precision!r}"
-            )
-        dtype = AUTOCAST_DTYPES[precision]
+        dtype = autocast_dtype(precision)
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
@@ -58,7 +60,6 @@ class GeneratorBundle:
         *,
         precision: Precision = "fp32",
     ) -> Tensor:
-        self._autocast(precision)  # validates the name before any work
         return generate_tokens(
             self.model,
             strategy,
@@ -67,7 +68,7 @@ class GeneratorBundle:
             mask_id=self.mask_id,
             null_label=self.spec.null_class,
             generator=generator,
-            autocast_dtype=AUTOCAST_DTYPES[precision],
+            autocast_dtype=autocast_dtype(precision),
         )
 
     @torch.inference_mode()

@@ -73,5 +73,7 @@ def test_balanced_labels_cover_the_classes_and_uniform_labels_are_seeded():
 def test_plan_rejects_counts_off_the_chunk_grid():
     with pytest.raises(ValueError, match="batch_size 30 must be a positive multiple of chunk 20"):
         SamplePlan(seed=0, chunk=20, batch_size=30)
+    with pytest.raises(ValueError, match="precision must be one of .*got 'int8'"):
+        SamplePlan(seed=0, chunk=20, batch_size=40, precision="int8")
     with pytest.raises(ValueError, match="sample count 50 is not a multiple of chunk 20"):
         SamplePlan(seed=0, chunk=20, batch_size=40).chunks_between(0, 50)
