@@ -56,10 +56,6 @@ def main(
     )
 
 
-def _storage(url: str | None, heartbeat: HeartbeatSettings | None = None):
-    return open_storage(resolve_storage_url(url), heartbeat=heartbeat)
-
-
 @app.command("start-study")
 def start_study_command(config_file: Path, storage: StorageOpt = None) -> None:
     """Create the study of CONFIG_FILE (idempotent) and enqueue its warm starts."""
@@ -117,7 +113,7 @@ def status(
     from autonat_search.export import format_status, status_report
     from autonat_search.storage import load_study
 
-    report = status_report(load_study(_storage(storage), study))
+    report = status_report(load_study(open_storage(storage), study))
     typer.echo(json.dumps(report, indent=2) if as_json else format_status(report))
 
 
@@ -144,7 +140,7 @@ def export_best_strategy(
     from autonat_search.reevaluate import reevaluate_best
     from autonat_search.storage import load_study
 
-    found = load_study(_storage(storage), study)
+    found = load_study(open_storage(storage), study)
     if reevaluate < 0:
         raise ConfigError(f"--reevaluate must be >= 0, got {reevaluate}")
     if reevaluate:
@@ -168,7 +164,7 @@ def export_trials(study: StudyOpt, output: OutOpt, storage: StorageOpt = None) -
     from autonat_search.export import export_trials_csv
     from autonat_search.storage import load_study
 
-    count = export_trials_csv(load_study(_storage(storage), study), output)
+    count = export_trials_csv(load_study(open_storage(storage), study), output)
     typer.echo(f"{count} trials -> {output}")
 
 
