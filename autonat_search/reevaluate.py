@@ -15,7 +15,7 @@ from autonat_search.errors import ConfigError, StudyError
 from autonat_search.export import ExportedStrategy, ranked_complete_trials, trial_strategy_of
 from autonat_search.objective import sample_plan
 from autonat_search.study import FINGERPRINT_ATTR, bundle_path, study_config
-from autonat_search.worker import ensure_ray, evaluate_on_actors, local_actors
+from autonat_search.worker import check_fingerprint, ensure_ray, evaluate_on_actors, local_actors
 from nat_core.bundle import read_bundle
 from nat_core.fid import frechet_distance, load_reference_stats
 
@@ -56,6 +56,7 @@ def reevaluate_best(
         raise ConfigError(f"--seed {seed} is the study's own sample seed; pick a fresh one")
     plan = sample_plan(config, seed=seed)
     path = bundle_path(study)
+    check_fingerprint(path, study.user_attrs[FINGERPRINT_ATTR])
     mu, sigma = load_reference_stats(read_bundle(path).reference_stats)
     n = config.full_samples
     ensure_ray(ray_address)
@@ -64,7 +65,6 @@ def reevaluate_best(
         path,
         device_kind=config.device.kind,
         cpu_actors=cpu_actors,
-        fingerprint=study.user_attrs[FINGERPRINT_ATTR],
     ) as actors:
         for trial in ranked:
             stats = evaluate_on_actors(actors, trial_strategy_of(trial), n, plan)

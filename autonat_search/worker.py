@@ -93,16 +93,12 @@ class WorkerOptions:
 class BundleActor:
     """One device, one bundle loaded once; runs trials or shares of an evaluation."""
 
-    def __init__(
-        self, bundle: str, device_kind: str, threads: int, fingerprint: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, bundle: str, device_kind: str, threads: int) -> None:
         torch.set_num_threads(max(1, threads))
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial is too many
         if device_kind == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device.kind is cuda but this actor sees no CUDA device")
         path = Path(bundle)
-        if fingerprint is not None:
-            check_fingerprint(path, fingerprint)
         self.device = torch.device("cuda" if device_kind == "cuda" else "cpu")
         self.bundle = load_bundle(path, device=self.device)
         self.stop_event = threading.Event()
@@ -169,7 +165,6 @@ def local_actors(
     device_kind: str,
     cpu_actors: int,
     actor_cpus: float = 1.0,
-    fingerprint: dict[str, Any] | None = None,
 ) -> Iterator[list[Any]]:
     """One actor per GPU of this node (``device_kind`` cuda) or ``cpu_actors`` CPU actors."""
     node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -184,7 +179,7 @@ def local_actors(
         count, resources = cpu_actors, {"num_cpus": actor_cpus}
     actors = [
         RemoteBundleActor.options(scheduling_strategy=node, **resources).remote(
-            str(bundle), device_kind, max(1, int(actor_cpus)), fingerprint
+            str(bundle), device_kind, max(1, int(actor_cpus))
         )
         for _ in range(count)
     ]
@@ -227,14 +222,12 @@ def run_worker(
     study = load_study(storage, options.study_name)
     config: StudyConfig = study_config(study)
     path = options.bundle or bundle_path(study)
-    fingerprint = study.user_attrs[FINGERPRINT_ATTR]
-    check_fingerprint(path, fingerprint)
+    check_fingerprint(path, study.user_attrs[FINGERPRINT_ATTR])
     with local_actors(
         path,
         device_kind=config.device.kind,
         cpu_actors=cpu_actors,
         actor_cpus=actor_cpus,
-        fingerprint=fingerprint,
     ) as actors:
         with stop_on_signals(actors):
             return ray.get([a.run_trials.remote(options) for a in actors])
