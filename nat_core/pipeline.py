@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -12,8 +11,17 @@ import torch
 from torch import Tensor, nn
 
 from nat_core.bundle import BundleError, BundleSpec, build_component, read_bundle
+from nat_core.compiled import CompiledModule
 from nat_core.fid import FeatureStats, frechet_distance, load_reference_stats
+from nat_core.image_path import (
+    FastDecoder,
+    decode_tokens,
+    micro_batches,
+    standard_features,
+    tokens_to_features,
+)
 from nat_core.sampler import generate_tokens
+from nat_core.speed import SpeedOptions, to_device_async
 from nat_core.strategy import GenerationStrategy
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -40,16 +48,22 @@ class GeneratorBundle:
     reference_sigma: Tensor
     device: torch.device
     mask_id: int
+    speed: SpeedOptions = field(default_factory=SpeedOptions)
+    token_model: nn.Module | CompiledModule = field(init=False, repr=False)
+    fast_decoder: FastDecoder = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Made once per loaded bundle: compiled kernels are reused by every later trial.
+        self.token_model = (
+            CompiledModule(self.model, mode=self.speed.compile_mode)
+            if self.speed.compile_model
+            else self.model
+        )
+        self.fast_decoder = FastDecoder(self.tokenizer, self.speed)
 
     @property
     def feature_dim(self) -> int:
         return int(self.features.feature_dim)
-
-    def _autocast(self, precision: Precision) -> contextlib.AbstractContextManager[None]:
-        dtype = autocast_dtype(precision)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
 
     @torch.inference_mode()
     def generate_tokens(
@@ -61,9 +75,9 @@ class GeneratorBundle:
         precision: Precision = "fp32",
     ) -> Tensor:
         return generate_tokens(
-            self.model,
+            self.token_model,
             strategy,
-            labels.to(self.device),
+            to_device_async(labels, self.device),
             seq_len=self.spec.seq_len,
             mask_id=self.mask_id,
             null_label=self.spec.null_class,
@@ -73,11 +87,15 @@ class GeneratorBundle:
 
     @torch.inference_mode()
     def decode(self, tokens: Tensor, *, precision: Precision = "fp32") -> Tensor:
-        """Token ids (B, L) -> images (B, 3, H, W) clamped to [0, 1]."""
+        """Token ids (B, L) -> images (B, 3, H, W) clamped to [0, 1], decoded in
+        micro-batches of ``speed.decode_batch``."""
+        dtype = autocast_dtype(precision)
         side = self.spec.tokens_per_side
-        with self._autocast(precision):
-            images = self.tokenizer.decode(tokens.view(-1, side, side))
-        return images.float().clamp(0.0, 1.0)
+        parts = [
+            decode_tokens(self.fast_decoder, part, tokens_per_side=side, autocast_dtype=dtype)
+            for part in micro_batches(tokens, self.speed.decode_batch)
+        ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     @torch.inference_mode()
     def sample_images(
@@ -92,9 +110,10 @@ class GeneratorBundle:
         return self.decode(tokens, precision=precision)
 
     @torch.inference_mode()
-    def image_features(self, images: Tensor, *, precision: Precision = "fp32") -> Tensor:
-        with self._autocast(precision):
-            return self.features(images.to(self.device)).float()
+    def image_features(self, images: Tensor) -> Tensor:
+        """Features of images in [0, 1], always in fp32: the standard FID, whatever the
+        study's precision (that applies to the NAT and the tokenizer only)."""
+        return standard_features(self.features, images.to(self.device))
 
     @torch.inference_mode()
     def sample_features(
@@ -105,9 +124,17 @@ class GeneratorBundle:
         *,
         precision: Precision = "fp32",
     ) -> Tensor:
-        """Tokens -> decode -> clamp to [0, 1] -> features (B, D)."""
-        images = self.sample_images(strategy, labels, generator, precision=precision)
-        return self.image_features(images, precision=precision)
+        """Tokens -> decode -> clamp to [0, 1] -> features (B, D), decoded and featurised
+        per micro-batch of ``speed.decode_batch`` images (bounded memory)."""
+        tokens = self.generate_tokens(strategy, labels, generator, precision=precision)
+        return tokens_to_features(
+            self.fast_decoder,
+            self.features,
+            tokens,
+            tokens_per_side=self.spec.tokens_per_side,
+            autocast_dtype=autocast_dtype(precision),
+            decode_batch=self.speed.decode_batch,
+        )
 
     def empty_stats(self) -> FeatureStats:
         return FeatureStats.empty(self.feature_dim, device=self.device)
@@ -149,8 +176,11 @@ def load_bundle(
     *,
     device: str | torch.device = "cpu",
     attention: str | None = None,
+    speed: SpeedOptions | None = None,
 ) -> GeneratorBundle:
-    """Build, load and check every part on the CPU, then move it to ``device``."""
+    """Build, load and check every part on the CPU, then move it to ``device``; ``speed``
+    says how it runs there (compiled model and decoder, channels-last, decode micro-batch;
+    all off by default)."""
     spec = bundle if isinstance(bundle, BundleSpec) else read_bundle(bundle)
     model = build_component(spec.model, "model")
     tokenizer = build_component(spec.tokenizer, "tokenizer")
@@ -177,4 +207,5 @@ def load_bundle(
         reference_sigma=torch.as_tensor(sigma, dtype=torch.float64, device=device),
         device=device,
         mask_id=mask_id,
+        speed=speed or SpeedOptions(),
     )

@@ -280,17 +280,32 @@ class VQGAN(nn.Module):
         """(B, embed_dim, h, w) latents -> (B, out_ch, h*f, w*f) images, not clamped."""
         return self.decoder(latents)
 
-    def decode(self, codes: Tensor) -> Tensor:
-        """(B, h, w) integer codes -> (B, out_ch, h*f, w*f) images, not clamped."""
+    def check_codes(self, codes: Tensor) -> None:
+        """Shape and dtype, then the range [0, n_embed).
+
+        On the CPU a code out of range is a ValueError. On an accelerator, reading the range
+        back would make the host wait for every kernel queued before it (a host
+        synchronisation per batch), so the check is queued on the device instead
+        (``torch._assert_async``): a bad code fails the run at its next synchronisation with
+        a device-side assert, and the CUDA context is lost. The project's own sampler only
+        produces codes in range.
+        """
         if codes.ndim != 3:
             raise ValueError(f"codes must have shape (B, h, w), got {tuple(codes.shape)}")
         if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
             raise ValueError(f"codes must be an integer tensor, got dtype {codes.dtype}")
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.n_embed):
+        if codes.device.type != "cpu":
+            in_range = ((codes >= 0) & (codes < self.n_embed)).all()
+            torch._assert_async(in_range, f"VQGAN codes must lie in [0, {self.n_embed})")
+        elif codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.n_embed):
             raise ValueError(
                 f"codes must lie in [0, {self.n_embed}), got range "
                 f"[{int(codes.min())}, {int(codes.max())}]"
             )
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """(B, h, w) integer codes -> (B, out_ch, h*f, w*f) images, not clamped."""
+        self.check_codes(codes)
         return self.decode_latents(self.quantize.latents(codes.long()))
 
 
