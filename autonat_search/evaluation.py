@@ -17,6 +17,7 @@ from torch import Tensor
 
 from nat_core.fid import FeatureStats
 from nat_core.pipeline import GeneratorBundle, Precision, autocast_dtype
+from nat_core.speed import to_device_async
 from nat_core.strategy import GenerationStrategy
 
 _NOISE_STREAM = 0
@@ -80,7 +81,7 @@ def evaluate_chunks(
         labels = torch.cat([plan.chunk_labels(i, bundle.spec.classes) for i in batch])
         generators = [plan.chunk_generator(i, bundle.device) for i in batch]
         features = bundle.sample_features(
-            strategy, labels.to(bundle.device), generators, precision=plan.precision
+            strategy, to_device_async(labels, bundle.device), generators, precision=plan.precision
         )
         stats.update(features)
     return stats

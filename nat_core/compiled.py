@@ -47,6 +47,7 @@ class CompiledModule:
         module: nn.Module,
         *,
         mode: str | None = None,
+        backend: str = "inductor",
         dynamic: bool = False,
         fullgraph: bool = False,
     ) -> None:
@@ -54,7 +55,9 @@ class CompiledModule:
             raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
         self.module = module
         self.mode = mode
-        self.compiled = torch.compile(module, mode=mode, dynamic=dynamic, fullgraph=fullgraph)
+        self.compiled = torch.compile(
+            module, mode=mode, backend=backend, dynamic=dynamic, fullgraph=fullgraph
+        )
         self.compile_seconds: dict[tuple[Hashable, ...], float] = {}
 
     @property

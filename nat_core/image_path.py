@@ -42,7 +42,11 @@ class FastDecoder:
             if self.channels_last:
                 tokenizer.decoder.to(memory_format=torch.channels_last)
             self.decoder = (
-                CompiledModule(tokenizer.decoder, mode=options.compile_mode)
+                CompiledModule(
+                    tokenizer.decoder,
+                    mode=options.compile_mode,
+                    backend=options.compile_backend,
+                )
                 if options.compile_decoder
                 else tokenizer.decoder
             )

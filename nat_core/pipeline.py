@@ -55,7 +55,9 @@ class GeneratorBundle:
     def __post_init__(self) -> None:
         # Made once per loaded bundle: compiled kernels are reused by every later trial.
         self.token_model = (
-            CompiledModule(self.model, mode=self.speed.compile_mode)
+            CompiledModule(
+                self.model, mode=self.speed.compile_mode, backend=self.speed.compile_backend
+            )
             if self.speed.compile_model
             else self.model
         )

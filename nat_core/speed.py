@@ -31,13 +31,15 @@ GPU_DECODE_BATCH = 50
 @dataclass(frozen=True)
 class SpeedOptions:
     """``decode_batch``: images per VQGAN decode call (None: the whole sampling batch at once).
-    ``compile_mode``: passed to ``torch.compile`` (None: its default)."""
+    ``compile_mode``, ``compile_backend``: passed to ``torch.compile`` (backend "eager"
+    traces without generating kernels: a quick check of the compiled path)."""
 
     compile_model: bool = False
     compile_decoder: bool = False
     channels_last: bool = False
     decode_batch: int | None = None
     compile_mode: str | None = None
+    compile_backend: str = "inductor"
 
     def __post_init__(self) -> None:
         if self.decode_batch is not None and (

@@ -1,0 +1,619 @@
+"""The evaluation pipeline's speed on one GPU, stage by stage, in one prepared run.
+
+    PYTHONPATH=. python3 benchmarks/gpu_check.py            # a GPU machine, about 3-5 minutes
+    PYTHONPATH=. python benchmarks/gpu_check.py --smoke     # CPU, tiny sizes: checks the script
+
+Random weights at the real sizes (AutoNAT-L, the VQGAN f16 tokenizer, pytorch-fid's FID
+InceptionV3), nothing downloaded; imports nat_core (never nat_core.pipeline, which needs
+pytorch-fid) and the sibling benchmark helpers only. Where pytorch-fid is not installed the
+Inception stage times torchvision's inception_v3 architecture instead (said in the output).
+
+Prints, in one run: the card, a plain bf16 matmul rate and the card's bf16 dense peak; the
+decoding loop eager, compiled (compile time), compiled with the first three guidance scales
+exactly 0, and the reference-style loop as the reference runs it (fp16 autocast, two passes,
+host numpy Gumbel noise, full sort, the best attention kernel installed); token agreement
+compiled vs eager in bf16; VQGAN decode eager and channels-last + compiled per decode
+micro-batch size with peak memory; Inception in fp32; the whole pipeline (loop, decode,
+features, float64 statistics) in images/s and as a fraction of the card's peak at
+1,928 GFLOP per image (SPEC 8); the projected FID-50k time. A stage that fails prints
+``FAILED`` and the run goes on; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from bench_common import (
+    AUTONAT_L,
+    median_and_spread,
+    nat_forward_gflop,
+    published_strategy,
+    random_nat,
+    synchronize,
+    timed,
+    zeros_first_three,
+)
+from reference_loop import reference_style_tokens
+from torch import Tensor, nn
+
+from nat_core.compiled import CompiledModule
+from nat_core.image_path import FastDecoder, decode_tokens, standard_features, tokens_to_features
+from nat_core.model import NATransformer
+from nat_core.sampler import generate_tokens
+from nat_core.speed import SpeedOptions, fastest_attention, to_device_async
+from nat_core.vqgan import VQGAN, VQGAN_CONFIGS
+
+PIPELINE_GFLOP_PER_IMAGE = 1928.0
+FID_SAMPLES = 50_000
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity), from NVIDIA's data sheets.
+BF16_DENSE_PEAK_TFLOPS = (("H200", 989.4), ("H100 PCIe", 756.5), ("H100", 989.4), ("A100", 312.0))
+TINY_NAT: dict[str, Any] = dict(
+    img_size=4,
+    codebook_size=16,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    mlp_ratio=2,
+    qkv_bias=False,
+    num_classes=5,
+    skip=True,
+)
+TINY_VQGAN: dict[str, Any] = dict(
+    ddconfig=dict(
+        z_channels=32, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 2], num_res_blocks=1
+    ),
+    n_embed=16,
+    embed_dim=32,
+)
+
+
+@dataclass
+class Run:
+    device: torch.device
+    deadline: float
+    failures: list[str] = field(default_factory=list)
+
+    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run one stage; a failure or a spent time budget is printed, not raised."""
+        if time.perf_counter() > self.deadline:
+            print(f"skipped {name}: time budget spent", flush=True)
+            return None
+        try:
+            return fn()
+        except Exception as error:  # one broken stage must not cost the rest of the run
+            self.failures.append(name)
+            print(f"FAILED {name}: {type(error).__name__}: {error}", flush=True)
+            traceback.print_exc()
+            return None
+
+
+@contextlib.contextmanager
+def peak_memory(device: torch.device, into: list[str]) -> Iterator[None]:
+    """Appends the peak memory allocated inside the block to ``into``."""
+    if device.type != "cuda":
+        yield
+        into.append("n/a (CPU)")
+        return
+    synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    yield
+    synchronize(device)
+    into.append(f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
+
+
+def card_peak(name: str) -> float | None:
+    for key, peak in BF16_DENSE_PEAK_TFLOPS:
+        if all(part in name for part in key.split()):
+            return peak
+    return None
+
+
+def matmul_tflops(device: torch.device, n: int, repeats: int = 10) -> float:
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    seconds, _ = timed(lambda: [a @ b for _ in range(repeats)], device)
+    return 2 * n**3 * repeats / seconds / 1e12
+
+
+def build_features(which: str, device: torch.device) -> tuple[nn.Module, str]:
+    """pytorch-fid's FID InceptionV3 (through nat_core.fid) with random weights, or
+    torchvision's inception_v3 architecture where pytorch-fid is missing (timing only)."""
+    has_pytorch_fid = importlib.util.find_spec("pytorch_fid") is not None
+    if which == "pytorch-fid" or (which == "auto" and has_pytorch_fid):
+        from nat_core.fid import InceptionFeatures, build_fid_inception_network
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "random_inception.pth"
+            torch.save(build_fid_inception_network().state_dict(), path)
+            features = InceptionFeatures(weights_path=path)
+        return features.to(device), "pytorch-fid FID InceptionV3 (nat_core.fid), random weights"
+    return TorchvisionInception().to(device), (
+        "torchvision inception_v3 architecture, random weights: TIMING ONLY, pytorch-fid is "
+        "not installed here (its FID blocks differ in pooling, not in FLOPs)"
+    )
+
+
+class TorchvisionInception(nn.Module):
+    """pytorch-fid's preprocessing (resize to 299, [-1, 1]) around torchvision's
+    inception_v3 up to its 2048-d pool features."""
+
+    feature_dim = 2048
+
+    def __init__(self) -> None:
+        super().__init__()
+        import torchvision
+
+        self.net = torchvision.models.inception_v3(
+            weights=None, aux_logits=False, init_weights=False, transform_input=False
+        )
+        self.net.fc = nn.Identity()
+        self.eval()
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = nn.functional.interpolate(images, size=(299, 299), mode="bilinear")
+        return self.net(2 * x - 1)
+
+
+class Float64Stats:
+    """Count, float64 sum and sum of outer products (FeatureStats where nat_core.fid cannot
+    be imported)."""
+
+    def __init__(self, dim: int, device: torch.device) -> None:
+        try:
+            from nat_core.fid import FeatureStats
+
+            self.stats: Any = FeatureStats.empty(dim, device=device)
+        except ImportError:
+            self.stats = None
+            self.count = 0
+            self.total = torch.zeros(dim, dtype=torch.float64, device=device)
+            self.outer = torch.zeros(dim, dim, dtype=torch.float64, device=device)
+
+    def update(self, features: Tensor) -> None:
+        if self.stats is not None:
+            self.stats.update(features)
+            return
+        f = features.double()
+        self.count += f.shape[0]
+        self.total += f.sum(0)
+        self.outer.addmm_(f.mT, f)
+
+
+def frechet_seconds(device: torch.device, dim: int = 2048) -> str:
+    try:
+        from nat_core.fid import frechet_distance
+    except ImportError as error:
+        return f"not timed ({error})"
+    generator = torch.Generator().manual_seed(0)
+    mixes = [torch.randn(dim, 2 * dim, generator=generator, dtype=torch.float64) for _ in "ab"]
+    sigmas = [(m @ m.T / (2 * dim)).to(device) for m in mixes]
+    mu = torch.zeros(dim, dtype=torch.float64, device=device)
+    seconds, _ = timed(lambda: frechet_distance(mu, sigmas[0], mu, sigmas[1]), device)
+    return f"{seconds:.3f}"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    nat: dict[str, Any]
+    vqgan: dict[str, Any]
+    classes: int
+    batch: int
+    chunk: int
+    repeats: int
+    decode_batches: tuple[int, ...]
+    compiled_decode_batches: tuple[int, ...]
+    pipeline_decode_batch: int
+    pipeline_batches: int
+    matmul_n: int
+
+
+def choose_sizes(args: argparse.Namespace) -> Sizes:
+    if args.smoke:
+        return Sizes(TINY_NAT, TINY_VQGAN, 4, 2, 1, 1, (1, 2), (1,), 1, 2, 256)
+    vqgan = VQGAN_CONFIGS["vqgan-f16-1024"]
+    return Sizes(
+        nat=AUTONAT_L,
+        vqgan=dict(
+            ddconfig=vqgan["ddconfig"], n_embed=vqgan["n_embed"], embed_dim=vqgan["embed_dim"]
+        ),
+        classes=1000,
+        batch=args.batch,
+        chunk=args.batch // 2,
+        repeats=args.repeats,
+        decode_batches=(25, 50, 125, args.batch),
+        compiled_decode_batches=(50, 125),
+        pipeline_decode_batch=50,
+        pipeline_batches=4,
+        matmul_n=8192,
+    )
+
+
+class Loops:
+    """The decoding loops on one model, labels and chunked generators as an evaluation
+    draws them."""
+
+    def __init__(self, model: NATransformer, sizes: Sizes, device: torch.device) -> None:
+        self.model = model
+        self.sizes = sizes
+        self.device = device
+        self.labels = torch.arange(sizes.batch) % sizes.classes
+        self.tokens_per_side = sizes.nat["img_size"]
+
+    def generators(self, seed: int) -> list[torch.Generator]:
+        chunks = self.sizes.batch // self.sizes.chunk
+        return [
+            torch.Generator(device=self.device).manual_seed(seed * 1000 + i) for i in range(chunks)
+        ]
+
+    def ours(self, token_model: Any, strategy: Any, seed: int, dtype: torch.dtype | None) -> Tensor:
+        return generate_tokens(
+            token_model,
+            strategy,
+            to_device_async(self.labels, self.device),
+            seq_len=self.model.seq_len,
+            mask_id=self.model.mask_id,
+            null_label=self.sizes.classes,
+            generator=self.generators(seed),
+            autocast_dtype=dtype,
+        )
+
+    def reference(self, strategy: Any, seed: int) -> Tensor:
+        return reference_style_tokens(
+            self.model,
+            strategy,
+            self.labels.to(self.device),
+            seq_len=self.model.seq_len,
+            mask_id=self.model.mask_id,
+            null_label=self.sizes.classes,
+            generator=torch.Generator(device=self.device).manual_seed(seed),
+            host_rng=np.random.default_rng(seed),
+            autocast_dtype=torch.float16,
+        )
+
+
+def repeated(
+    fn: Callable[[int], Any], repeats: int, device: torch.device, memory: list[str]
+) -> tuple[float, float, float, Any]:
+    """Warm-up call, then ``repeats`` timed calls (seeds 1..repeats): median, min, max
+    seconds and the first timed call's result."""
+    fn(0)
+    seconds, first = [], None
+    with peak_memory(device, memory):
+        for repeat in range(1, repeats + 1):
+            elapsed, result = timed(lambda r=repeat: fn(r), device)
+            seconds.append(elapsed)
+            first = result if first is None else first
+    return (*median_and_spread(seconds), first)
+
+
+def report(
+    name: str,
+    images: int,
+    timing: tuple[float, float, float, Any],
+    memory: list[str],
+    extra: Callable[[float], str] = lambda rate: "",
+) -> float:
+    """One ``stage`` line; returns images/s."""
+    median, low, high, _ = timing
+    rate = images / median
+    print(
+        f"stage {name}: {rate:.1f} images/s (median {median:.3f} s per {images} images, "
+        f"range {low:.3f}-{high:.3f}) | peak memory {memory[0]}{extra(rate)}",
+        flush=True,
+    )
+    return rate
+
+
+def loop_stages(run: Run, loops: Loops, sizes: Sizes, backend: str) -> dict[str, Any]:
+    device, bf16 = run.device, torch.bfloat16
+    published = published_strategy()
+    zeros = zeros_first_three(published)
+    gflop = nat_forward_gflop(sizes.nat)
+    results: dict[str, Any] = {}
+
+    def measure(key: str, name: str, fn: Callable[[int], Tensor], forwards: int) -> None:
+        memory: list[str] = []
+        timing = repeated(fn, sizes.repeats, device, memory)
+        rate = report(
+            name,
+            sizes.batch,
+            timing,
+            memory,
+            lambda r: f" | NAT {r * forwards * gflop / 1e3:.1f} TFLOP/s ({forwards} forwards)",
+        )
+        results[key] = (rate, timing[3])
+
+    def ours_forwards(strategy: Any) -> int:
+        return sum(1 if w == 0.0 else 2 for w in strategy.cfg_scales)
+
+    run.stage(
+        "loop eager",
+        lambda: measure(
+            "eager",
+            "loop eager bf16",
+            lambda s: loops.ours(loops.model, published, s, bf16),
+            ours_forwards(published),
+        ),
+    )
+    run.stage(
+        "loop reference-style",
+        lambda: measure(
+            "reference",
+            "loop reference-style fp16 (two passes, host noise, sort)",
+            lambda s: loops.reference(published, s),
+            2 * published.steps,
+        ),
+    )
+    compiled = CompiledModule(loops.model, backend=backend)
+    results["compiled_module"] = compiled
+    run.stage(
+        "loop compiled",
+        lambda: measure(
+            "compiled",
+            f"loop compiled bf16 (torch.compile, backend {backend})",
+            lambda s: loops.ours(compiled, published, s, bf16),
+            ours_forwards(published),
+        ),
+    )
+    run.stage(
+        "loop compiled, first three w = 0",
+        lambda: measure(
+            "zeros",
+            "loop compiled bf16, first three guidance scales 0",
+            lambda s: loops.ours(compiled, zeros, s, bf16),
+            ours_forwards(zeros),
+        ),
+    )
+    print(
+        f"compile: NAT {compiled.total_compile_seconds:.1f} s over "
+        f"{len(compiled.compile_seconds)} input shapes",
+        flush=True,
+    )
+    if "eager" in results and "compiled" in results:
+        eager_tokens, compiled_tokens = results["eager"][1], results["compiled"][1]
+        same = (eager_tokens == compiled_tokens).float().mean().item()
+        rows = (eager_tokens == compiled_tokens).all(dim=1).float().mean().item()
+        print(
+            f"agreement: compiled vs eager, bf16, same noise: {100 * same:.2f}% of tokens equal, "
+            f"{100 * rows:.1f}% of sequences identical",
+            flush=True,
+        )
+    return results
+
+
+def decode_stages(
+    run: Run, vqgan: VQGAN, tokens: Tensor, sizes: Sizes, backend: str
+) -> FastDecoder | None:
+    """VQGAN decode of one sampling batch in bf16: eager, then channels-last + compiled,
+    per decode micro-batch size. Returns the fast decoder (compiled kernels kept)."""
+    device, side = run.device, sizes.nat["img_size"]
+    eager = FastDecoder(vqgan, SpeedOptions())
+
+    def decode_all(decoder: FastDecoder, micro: int) -> list[Tensor]:
+        return [
+            decode_tokens(decoder, part, tokens_per_side=side, autocast_dtype=torch.bfloat16)
+            for part in tokens.split(micro)
+        ]
+
+    def measure(label: str, decoder: FastDecoder, micro: int) -> None:
+        memory: list[str] = []
+        timing = repeated(lambda _: decode_all(decoder, micro), sizes.repeats, device, memory)
+        report(f"VQGAN decode {label}, micro-batch {micro}", sizes.batch, timing, memory)
+
+    for micro in sizes.decode_batches:
+        run.stage(f"decode eager {micro}", lambda m=micro: measure("eager bf16", eager, m))
+    # Converts the decoder to channels-last in place: after every eager measurement.
+    options = SpeedOptions(channels_last=True, compile_decoder=True, compile_backend=backend)
+    fast = run.stage("channels-last decoder", lambda: FastDecoder(vqgan, options))
+    if fast is None:
+        return None
+    for micro in sizes.compiled_decode_batches:
+        run.stage(
+            f"decode compiled {micro}",
+            lambda m=micro: measure("channels-last + compiled bf16", fast, m),
+        )
+    print(
+        f"compile: VQGAN decoder {fast.compile_seconds:.1f} s over "
+        f"{len(fast.decoder.compile_seconds)} input shapes",  # type: ignore[union-attr]
+        flush=True,
+    )
+    return fast
+
+
+def inception_stage(run: Run, features: nn.Module, images: Tensor, sizes: Sizes) -> None:
+    def featurise() -> list[Tensor]:
+        return [
+            standard_features(features, part) for part in images.split(sizes.pipeline_decode_batch)
+        ]
+
+    memory: list[str] = []
+    timing = repeated(lambda _: featurise(), sizes.repeats, run.device, memory)
+    report(
+        f"Inception fp32, micro-batch {sizes.pipeline_decode_batch}",
+        sizes.batch,
+        timing,
+        memory,
+    )
+
+
+def pipeline_stage(
+    run: Run,
+    loops: Loops,
+    compiled: CompiledModule,
+    decoder: FastDecoder,
+    features: nn.Module,
+    sizes: Sizes,
+) -> float:
+    """Labels -> compiled loop -> micro-batched decode -> fp32 features -> float64 stats,
+    batch after batch as an evaluation runs them; the host syncs only at the end."""
+    published = published_strategy()
+    stats = Float64Stats(int(features.feature_dim), run.device)
+
+    def one_batch(seed: int) -> None:
+        tokens = loops.ours(compiled, published, seed, torch.bfloat16)
+        stats.update(
+            tokens_to_features(
+                decoder,
+                features,
+                tokens,
+                tokens_per_side=loops.tokens_per_side,
+                autocast_dtype=torch.bfloat16,
+                decode_batch=sizes.pipeline_decode_batch,
+            )
+        )
+
+    one_batch(0)
+    memory: list[str] = []
+    with peak_memory(run.device, memory):
+        seconds, _ = timed(
+            lambda: [one_batch(i + 1) for i in range(sizes.pipeline_batches)], run.device
+        )
+    images = sizes.batch * sizes.pipeline_batches
+    return report(
+        f"whole pipeline (loop compiled, decode micro-batch {sizes.pipeline_decode_batch} "
+        "channels-last + compiled, Inception fp32, float64 statistics)",
+        images,
+        (seconds, seconds, seconds, None),
+        memory,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU")
+    parser.add_argument("--batch", type=int, default=250, help="sampling batch (2 chunks)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--features", choices=("auto", "pytorch-fid", "torchvision"), default="auto"
+    )
+    parser.add_argument(
+        "--compile-backend",
+        default=None,
+        help="torch.compile backend (default: inductor; eager with --smoke, to stay quick)",
+    )
+    parser.add_argument("--budget-s", type=float, default=450.0, help="later stages are skipped")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    torch.set_grad_enabled(False)
+    device = torch.device("cpu" if args.smoke or not torch.cuda.is_available() else "cuda")
+    backend = args.compile_backend or ("eager" if args.smoke else "inductor")
+    if args.smoke:
+        torch.set_num_threads(1)  # tiny tensors: threads only contend with other processes
+    sizes = choose_sizes(args)
+    run = Run(device, deadline=start + args.budget_s)
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(
+        f"device: {name} | torch {torch.__version__} | cuda {torch.version.cuda} | "
+        f"smoke {args.smoke} | batch {sizes.batch} | compile backend {backend} | "
+        f"cudnn.allow_tf32 {torch.backends.cudnn.allow_tf32}",
+        flush=True,
+    )
+    if device.type == "cpu" and not args.smoke:
+        print("warning: no CUDA device; these are CPU figures at full size", flush=True)
+    measured = run.stage("matmul", lambda: matmul_tflops(device, sizes.matmul_n))
+    peak = card_peak(name)
+    print(
+        f"matmul: bf16 {sizes.matmul_n}^3 {measured or float('nan'):.3f} TFLOP/s measured; "
+        f"card bf16 dense peak {f'{peak:.1f} TFLOP/s' if peak else 'unknown'}",
+        flush=True,
+    )
+
+    model = random_nat(sizes.nat).to(device)
+    attention = fastest_attention(device)
+    model.set_attention(attention)
+    vqgan = VQGAN(**sizes.vqgan).eval().requires_grad_(False).to(device)
+    features, description = build_features(args.features, device)
+    features.requires_grad_(False)
+    print(
+        f"attention: {attention} for both loops (xformers installed: "
+        f"{importlib.util.find_spec('xformers') is not None})\nfeatures: {description}",
+        flush=True,
+    )
+    loops = Loops(model, sizes, device)
+    results = loop_stages(run, loops, sizes, backend)
+    tokens = (
+        results["eager"][1]
+        if "eager" in results
+        else loops.ours(model, published_strategy(), 0, None)
+    )
+    fast = decode_stages(run, vqgan, tokens, sizes, backend)
+    images = torch.cat(
+        [
+            decode_tokens(
+                vqgan.decode, p, tokens_per_side=loops.tokens_per_side, autocast_dtype=None
+            )
+            for p in tokens.split(sizes.pipeline_decode_batch)
+        ]
+    )
+    run.stage("inception", lambda: inception_stage(run, features, images, sizes))
+    rate = None
+    if fast is not None:
+        rate = run.stage(
+            "whole pipeline",
+            lambda: pipeline_stage(run, loops, results["compiled_module"], fast, features, sizes),
+        )
+    dim = 256 if args.smoke else 2048
+    frechet = run.stage("frechet", lambda: frechet_seconds(device, dim)) or "not timed"
+    summarize(results, rate, measured, peak, frechet, args.smoke)
+    print(f"total wall: {time.perf_counter() - start:.1f} s", flush=True)
+    if run.failures:
+        print(f"failed stages: {', '.join(run.failures)}", flush=True)
+        return 1
+    return 0
+
+
+def summarize(
+    results: dict[str, Any],
+    rate: float | None,
+    measured: float | None,
+    peak: float | None,
+    frechet: str,
+    smoke: bool,
+) -> None:
+    if "reference" in results:
+        reference = results["reference"][0]
+        for key in ("eager", "compiled", "zeros"):
+            if key in results:
+                print(
+                    f"loop speed-up vs reference-style: {key} {results[key][0] / reference:.2f}x "
+                    "(goal >= 1.5x)",
+                    flush=True,
+                )
+    if rate is None:
+        print("pipeline: not measured", flush=True)
+        return
+    tflops = rate * PIPELINE_GFLOP_PER_IMAGE / 1e3
+    of_peak = (
+        f"{100 * tflops / peak:.1f}% of the card's bf16 dense peak" if peak else "peak unknown"
+    )
+    of_matmul = f"{100 * tflops / measured:.1f}% of the measured matmul rate" if measured else ""
+    note = " (smoke: tiny models, the 1,928 GFLOP/image is AutoNAT-L's)" if smoke else ""
+    print(
+        f"pipeline: {rate:.1f} images/s = {tflops:.1f} TFLOP/s at 1,928 GFLOP/image: {of_peak}, "
+        f"{of_matmul}; goal >= 250 images/s {'met' if rate >= 250 else 'not met'}{note}",
+        flush=True,
+    )
+    frechet_s = float(frechet) if frechet.replace(".", "", 1).isdigit() else 0.0
+    print(
+        f"projected FID-50k: {FID_SAMPLES / rate + frechet_s:.1f} s = 50,000 images at "
+        f"{rate:.1f} images/s + Frechet distance {frechet} s (goal <= 200 s)",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
