@@ -1,16 +1,19 @@
 """Our decoding loop against the reference-style loop, on the CPU, in one run.
 
     PYTHONPATH=. .venv/bin/python benchmarks/sampler.py [--repeats 5] [--large-repeats 3]
-        [--digits-batch 250] [--large-batch 1] [--skip-large] [--threads N]
+        [--digits-batches 50 250] [--large-batch 1] [--skip-large] [--no-compile]
+        [--compile-large] [--threads N]
 
-Same weights, same strategy, same batch, the two loops alternated so that a change of
-machine load hits both. Ours: one batched guidance pass (the unconditional half skipped
-where w = 0), Gumbel noise drawn on the device from the caller's generator, ``kthvalue``,
-SDPA attention. The reference-style loop (``reference_loop.py``): two sequential passes,
-host-side numpy Gumbel noise, full sort, plain attention (SPEC 8). Models: the digits-demo
-NAT (bundles/digits_demo.yaml) and an AutoNAT-L-shaped NAT with random weights. Strategies:
-the published AutoNAT-L T=8 strategy and the same with its first three guidance scales
-exactly 0. Goals (SPEC 8): >= 1.25x and >= 1.5x images/s.
+Same weights, same strategy, same batch, the loops alternated so that a change of machine
+load hits all of them. Ours: one batched guidance pass (the unconditional half skipped where
+w = 0), Gumbel noise drawn on the device from the caller's generator, ``kthvalue``, SDPA
+attention; also the same loop on the model compiled by ``torch.compile`` (inductor's C++
+kernels; compile time printed, not counted). The reference-style loop
+(``reference_loop.py``): two sequential passes, host-side numpy Gumbel noise, full sort,
+plain attention (SPEC 8). Models: the digits-demo NAT (bundles/digits_demo.yaml) and an
+AutoNAT-L-shaped NAT with random weights. Strategies: the published AutoNAT-L T=8 strategy
+and the same with its first three guidance scales exactly 0. Goals (SPEC 8): >= 1.25x and
+>= 1.5x images/s. Each speed-up is the ratio of medians, with the range of per-repeat ratios.
 
 Then the exactness check: with deterministic decoding (sampling temperature 1e-4, re-mask
 temperature 0, float64) both loops must give the same tokens, on the case of
@@ -25,6 +28,7 @@ import copy
 import dataclasses
 import os
 import platform
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +45,7 @@ from bench_common import (
 from reference_loop import reference_style_tokens
 
 from nat_core.bundle import build_component, read_bundle
+from nat_core.compiled import CompiledModule
 from nat_core.model import NATransformer, load_nat_checkpoint
 from nat_core.sampler import generate_tokens
 from nat_core.strategy import GenerationStrategy
@@ -56,12 +61,19 @@ class Case:
     mask_id: int
     null_label: int
     classes: int
+    compiled: CompiledModule | None = None
 
 
-def _ours(case: Case, strategy: GenerationStrategy, labels: torch.Tensor, seed: int) -> Any:
+def _ours(
+    case: Case,
+    strategy: GenerationStrategy,
+    labels: torch.Tensor,
+    seed: int,
+    compiled: bool = False,
+) -> Any:
     case.model.set_attention("sdpa")
     return generate_tokens(
-        case.model,
+        case.compiled if compiled else case.model,
         strategy,
         labels,
         seq_len=case.seq_len,
@@ -87,22 +99,33 @@ def _reference(case: Case, strategy: GenerationStrategy, labels: torch.Tensor, s
 
 def compare_speed(case: Case, strategy: GenerationStrategy, label: str, batch: int, repeats: int):
     labels = torch.arange(batch) % case.classes
-    _ours(case, strategy, labels, 0)  # warm-up of both
-    _reference(case, strategy, labels, 0)
-    ours, reference = [], []
-    for repeat in range(repeats):
-        ours.append(timed(lambda r=repeat: _ours(case, strategy, labels, r), CPU)[0])
-        reference.append(timed(lambda r=repeat: _reference(case, strategy, labels, r), CPU)[0])
-    o_med, o_min, o_max = median_and_spread(ours)
-    r_med, r_min, r_max = median_and_spread(reference)
-    ratios = sorted(r / o for r, o in zip(reference, ours, strict=True))
-    print(
-        f"{case.name:<10} {label:<22} batch {batch:>4}: ours {batch / o_med:8.2f} images/s "
-        f"(median {o_med:.3f} s, range {o_min:.3f}-{o_max:.3f}), reference-style "
-        f"{batch / r_med:8.2f} images/s (median {r_med:.3f} s, range {r_min:.3f}-{r_max:.3f}); "
-        f"speed-up {r_med / o_med:.2f}x (per repeat {ratios[0]:.2f}-{ratios[-1]:.2f}x)",
-        flush=True,
-    )
+    loops: dict[str, Callable[[int], Any]] = {
+        "ours": lambda seed: _ours(case, strategy, labels, seed),
+        "reference-style": lambda seed: _reference(case, strategy, labels, seed),
+    }
+    if case.compiled is not None:
+        loops["ours compiled"] = lambda seed: _ours(case, strategy, labels, seed, compiled=True)
+        compile_before = case.compiled.total_compile_seconds
+    for loop in loops.values():  # warm-up (and compilation)
+        loop(0)
+    seconds: dict[str, list[float]] = {name: [] for name in loops}
+    for repeat in range(1, repeats + 1):
+        for name, loop in loops.items():
+            seconds[name].append(timed(lambda r=repeat, f=loop: f(r), CPU)[0])
+    reference = seconds["reference-style"]
+    r_med = median_and_spread(reference)[0]
+    parts = []
+    for name, values in seconds.items():
+        med, low, high = median_and_spread(values)
+        part = f"{name} {batch / med:.2f} images/s (median {med:.3f} s, {low:.3f}-{high:.3f})"
+        if name != "reference-style":
+            ratios = sorted(r / v for r, v in zip(reference, values, strict=True))
+            part += f" = {r_med / med:.2f}x [{ratios[0]:.2f}-{ratios[-1]:.2f}]"
+        parts.append(part)
+    print(f"{case.name} | {label} | batch {batch} | " + " | ".join(parts), flush=True)
+    if case.compiled is not None and case.compiled.total_compile_seconds > compile_before:
+        spent = case.compiled.total_compile_seconds - compile_before
+        print(f"  (compiling for this batch took {spent:.1f} s, not counted)", flush=True)
 
 
 def deterministic(strategy: GenerationStrategy) -> GenerationStrategy:
@@ -161,9 +184,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per loop (digits)")
     parser.add_argument("--large-repeats", type=int, default=3, help="timed runs (AutoNAT-L)")
-    parser.add_argument("--digits-batch", type=int, default=250)
+    parser.add_argument("--digits-batches", type=int, nargs="+", default=[50, 250])
     parser.add_argument("--large-batch", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true", help="digits and parity only")
+    parser.add_argument("--no-compile", action="store_true", help="no compiled column")
+    parser.add_argument("--compile-large", action="store_true", help="compile AutoNAT-L too")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
     if args.threads is not None:
@@ -177,16 +202,22 @@ def main() -> None:
     )
     published = published_strategy()
     strategies = [("published", published), ("first three w = 0", zeros_first_three(published))]
-    cases = [(digits_case(), args.digits_batch, args.repeats)]
+    digits = digits_case()
+    if not args.no_compile:
+        digits.compiled = CompiledModule(digits.model)
+    cases = [(digits, batch, args.repeats) for batch in args.digits_batches]
     if not args.skip_large:
-        cases.append((large_case(), args.large_batch, args.large_repeats))
+        large = large_case()
+        if args.compile_large and not args.no_compile:
+            large.compiled = CompiledModule(large.model)
+        cases.append((large, args.large_batch, args.large_repeats))
     for case, batch, repeats in cases:
         for label, strategy in strategies:
             compare_speed(case, strategy, label, batch, repeats)
     parity, strategy, labels, expected = parity_case()
     check_same_tokens(parity, strategy, labels, expected)
-    for case, batch, _ in cases:
-        labels = torch.arange(min(batch, 8)) % case.classes
+    for case in {id(case): case for case, _, _ in cases}.values():
+        labels = torch.arange(8) % case.classes
         check_same_tokens(case, deterministic(published), labels)
     print(f"load average at the end {os.getloadavg()[0]:.2f}", flush=True)
 
