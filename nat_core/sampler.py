@@ -45,9 +45,10 @@ def _uniform(device: torch.device) -> Callable[..., Tensor]:
 
 
 def _gumbel(uniform: Tensor) -> Tensor:
+    """Standard Gumbel noise ``-log(-log(u))``, computed in place: ``uniform`` is consumed
+    (no temporaries: on a CPU this noise costs as much as a small model's forward)."""
     tiny = torch.finfo(uniform.dtype).tiny
-    exponential = (-torch.log(uniform.clamp_min(tiny))).clamp_min(tiny)
-    return -torch.log(exponential)
+    return uniform.clamp_min_(tiny).log_().neg_().clamp_min_(tiny).log_().neg_()
 
 
 def guided_logits(
@@ -103,7 +104,7 @@ def generate_tokens(
             logits = guided_logits(model, ids, labels, null_labels, strategy.cfg_scales[step])
         temperature = max(strategy.sample_temps[step], MIN_SAMPLE_TEMP)
         noise = _gumbel(_per_chunk(generators, chunk, uniform, seq_len, logits.shape[-1]))
-        sampled = (logits / temperature + noise).argmax(dim=-1)
+        sampled = noise.add_(logits / temperature).argmax(dim=-1)  # = logits / T + noise
         is_masked = ids == mask_id
         sampled = torch.where(is_masked, sampled, ids)
         if step == strategy.steps - 1:
