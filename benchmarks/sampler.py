@@ -187,6 +187,7 @@ def main() -> None:
     parser.add_argument("--digits-batches", type=int, nargs="+", default=[50, 250])
     parser.add_argument("--large-batch", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true", help="digits and parity only")
+    parser.add_argument("--exactness-only", action="store_true", help="no speed comparison")
     parser.add_argument("--no-compile", action="store_true", help="no compiled column")
     parser.add_argument("--compile-large", action="store_true", help="compile AutoNAT-L too")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -211,13 +212,14 @@ def main() -> None:
         if args.compile_large and not args.no_compile:
             large.compiled = CompiledModule(large.model)
         cases.append((large, args.large_batch, args.large_repeats))
-    for case, batch, repeats in cases:
+    for case, batch, repeats in [] if args.exactness_only else cases:
         for label, strategy in strategies:
             compare_speed(case, strategy, label, batch, repeats)
     parity, strategy, labels, expected = parity_case()
     check_same_tokens(parity, strategy, labels, expected)
     for case in {id(case): case for case, _, _ in cases}.values():
-        labels = torch.arange(8) % case.classes
+        # One sequence of AutoNAT-L in float64 already takes minutes on two cores.
+        labels = torch.arange(8 if case.name == "digits" else 1) % case.classes
         check_same_tokens(case, deterministic(published), labels)
     print(f"load average at the end {os.getloadavg()[0]:.2f}", flush=True)
 
