@@ -17,12 +17,19 @@ from optuna.trial import TrialState
 
 from autonat_search.config import load_study_config
 from autonat_search.errors import ConfigError, StudyError
-from autonat_search.export import format_status, status_report, write_strategy
-from autonat_search.objective import WARM_START_ATTR
-from autonat_search.reevaluate import reevaluate_best, search_figure
+from autonat_search.execution import WorkerOptions, ensure_ray, run_worker
+from autonat_search.records import TrialRecord
+from autonat_search.reporting import (
+    format_status,
+    reevaluate_best,
+    search_figure,
+    status_report,
+    write_strategy_file,
+)
 from autonat_search.storage import open_storage
 from autonat_search.study import start_study
-from autonat_search.worker import WorkerOptions, ensure_ray, run_worker
+
+__all__ = ["DEMO_STUDY", "run_demo"]
 
 DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "digits_demo.yaml"
 
@@ -30,7 +37,7 @@ DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "digits_demo.yaml
 def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     for trial in study.get_trials(deepcopy=False):
         finished = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        if trial.user_attrs.get(WARM_START_ATTR) == "reference-initial" and finished:
+        if TrialRecord.from_frozen(trial).warm_start == "reference-initial" and finished:
             return trial
     raise StudyError("the reference-initial warm start did not finish")
 
@@ -38,6 +45,8 @@ def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
 def run_demo(
     *, out: Path, trials: int | None, cpu_actors: int, echo: Callable[[str], None] = print
 ) -> dict[str, float]:
+    """Run the demo study in a new ``out/demo-*`` folder; returns the fresh-sample FIDs of
+    the initial schedule and of the best strategy, and the seconds taken."""
     if not DEMO_STUDY.is_file():
         raise ConfigError(f"the demo study file is missing: {DEMO_STUDY}")
     config = load_study_config(DEMO_STUDY)
@@ -68,7 +77,7 @@ def run_demo(
     best, rows, fresh = reevaluate_best(study, 3, cpu_actors=cpu_actors, also=[initial])
     for row in rows:
         echo(f"  {row}")
-    exported = write_strategy(study, best, run_dir / "best_strategy.yaml")
+    exported = write_strategy_file(study, best, run_dir / "best_strategy.yaml")
     n = best.samples
     initial_fresh = fresh[initial.number]
     assert best.reevaluated_fid is not None

@@ -24,6 +24,8 @@ from autonat_search.config import SpaceConfig
 from autonat_search.errors import ConfigError
 from nat_core.strategy import GenerationStrategy
 
+__all__ = ["ParametricSpace", "PerStepSpace", "SearchSpace", "build_space", "mask_curve"]
+
 
 class SearchSpace(Protocol):
     def suggest(self, trial: optuna.Trial) -> GenerationStrategy: ...
@@ -52,12 +54,14 @@ class PerStepSpace:
             previous = lo + (previous - lo) * fraction
             ratios.append(previous)
 
-        def floats(name: str, key: str, count: int) -> list[float]:
+        def floats(name: str, key: str, count: int) -> tuple[float, ...]:
             low, high = self.ranges[key]
-            return [trial.suggest_float(f"{name}_{t}", low, high) for t in range(1, count + 1)]
+            return tuple(
+                trial.suggest_float(f"{name}_{t}", low, high) for t in range(1, count + 1)
+            )
 
         return GenerationStrategy(
-            mask_ratios=ratios,
+            mask_ratios=tuple(ratios),
             remask_temps=floats("remask_temp", "remask_temp", self.steps - 1),
             sample_temps=floats("sample_temp", "sample_temp", self.steps),
             cfg_scales=floats("cfg", "cfg", self.steps),

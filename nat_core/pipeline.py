@@ -6,15 +6,17 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
-from nat_core.bundle import BundleError, BundleSpec, build_component, read_bundle
-from nat_core.fid import FeatureStats, frechet_distance, load_reference_stats
+from nat_core.bundle import BundleError, BundleSpec, build_component, read_bundle, token_decoder
+from nat_core.fid import FeatureStats, feature_dim_of, fid_from_stats, load_reference_stats
 from nat_core.sampler import generate_tokens
 from nat_core.strategy import GenerationStrategy
+
+__all__ = ["AUTOCAST_DTYPES", "GeneratorBundle", "Precision", "autocast_dtype", "load_bundle"]
 
 Precision = Literal["fp32", "bf16", "fp16"]
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {
@@ -43,7 +45,7 @@ class GeneratorBundle:
 
     @property
     def feature_dim(self) -> int:
-        return int(self.features.feature_dim)
+        return feature_dim_of(self.features)
 
     def _autocast(self, precision: Precision) -> contextlib.AbstractContextManager[None]:
         dtype = autocast_dtype(precision)
@@ -76,7 +78,8 @@ class GeneratorBundle:
         """Token ids (B, L) -> images (B, 3, H, W) clamped to [0, 1]."""
         side = self.spec.tokens_per_side
         with self._autocast(precision):
-            images = self.tokenizer.decode(tokens.view(-1, side, side))
+            decoder = token_decoder(self.tokenizer, self.spec.tokenizer.kind)
+            images = decoder.decode(tokens.view(-1, side, side))
         return images.float().clamp(0.0, 1.0)
 
     @torch.inference_mode()
@@ -113,13 +116,21 @@ class GeneratorBundle:
         return FeatureStats.empty(self.feature_dim, device=self.device)
 
     def fid(self, stats: FeatureStats) -> float:
-        return frechet_distance(
-            stats.mean(), stats.covariance(), self.reference_mu, self.reference_sigma
-        )
+        """FID of ``stats`` against the bundle's reference statistics."""
+        return fid_from_stats(stats, self.reference_mu, self.reference_sigma)
+
+
+@runtime_checkable
+class _SwitchableAttention(Protocol):
+    def set_attention(self, backend: str) -> None: ...
 
 
 def _check_fit(spec: BundleSpec, model: nn.Module, tokenizer: nn.Module) -> int:
     where = str(spec.path)
+    try:
+        token_decoder(tokenizer, spec.tokenizer.kind)
+    except BundleError as error:
+        raise BundleError(f"{where}: {error}") from None
     codebook = getattr(model, "codebook_size", None)
     if not isinstance(codebook, int):
         raise BundleError(f"{where}: model {spec.model.kind} must expose an int codebook_size")
@@ -157,11 +168,11 @@ def load_bundle(
     features = build_component(spec.features, "features")
     mask_id = _check_fit(spec, model, tokenizer)
     try:
-        mu, sigma = load_reference_stats(spec.reference_stats, feature_dim=features.feature_dim)
+        mu, sigma = load_reference_stats(spec.reference_stats, feature_dim=feature_dim_of(features))
     except ValueError as error:
         raise BundleError(f"{spec.path}: {error}") from None
     if attention is not None:
-        if not hasattr(model, "set_attention"):
+        if not isinstance(model, _SwitchableAttention):
             raise BundleError(f"{spec.path}: model {spec.model.kind} has no attention backends")
         model.set_attention(attention)
     device = torch.device(device)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+
+__all__ = ["REFERENCE_KEYS", "GenerationStrategy"]
 
 REFERENCE_KEYS: dict[str, str] = {
     "mask_ratios": "manual_ratios",
@@ -42,18 +44,34 @@ def _as_floats(name: str, values: Iterable[Any]) -> tuple[float, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class GenerationStrategy:
-    """The four per-step schedules of one decoding run, validated on construction."""
+    """The four per-step schedules of one decoding run, validated on construction (any
+    iterables of numbers; stored as tuples of floats)."""
 
     mask_ratios: tuple[float, ...]
     remask_temps: tuple[float, ...]
     sample_temps: tuple[float, ...]
     cfg_scales: tuple[float, ...]
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            object.__setattr__(self, f.name, _as_floats(f.name, getattr(self, f.name)))
+    def __init__(
+        self,
+        mask_ratios: Iterable[float],
+        remask_temps: Iterable[float],
+        sample_temps: Iterable[float],
+        cfg_scales: Iterable[float],
+    ) -> None:
+        given = {
+            "mask_ratios": mask_ratios,
+            "remask_temps": remask_temps,
+            "sample_temps": sample_temps,
+            "cfg_scales": cfg_scales,
+        }
+        for name, values in given.items():
+            object.__setattr__(self, name, _as_floats(name, values))
+        self._check()
+
+    def _check(self) -> None:
         steps = len(self.sample_temps)
         if steps < 1:
             raise ValueError("sample_temps must hold one value per step (T >= 1), got []")

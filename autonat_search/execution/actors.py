@@ -1,0 +1,127 @@
+"""Ray actors that own a device and load a bundle once, the local pool of them, and an
+evaluation fanned out over the pool (statistics of shares of the chunks, merged)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import ray
+import torch
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from autonat_search.errors import ConfigError
+from autonat_search.execution.evaluation import SamplePlan, evaluate_chunks, split_evenly
+from autonat_search.execution.trial_loop import WorkerOptions, run_study_trials
+from nat_core.fid import FeatureStats
+from nat_core.pipeline import load_bundle
+from nat_core.strategy import GenerationStrategy
+
+__all__ = [
+    "BundleActor",
+    "RemoteBundleActor",
+    "ensure_ray",
+    "evaluate_on_actors",
+    "local_actors",
+]
+
+
+class BundleActor:
+    """One device, one bundle loaded once; runs trials or shares of an evaluation."""
+
+    def __init__(self, bundle: str, device_kind: str, threads: int) -> None:
+        torch.set_num_threads(max(1, threads))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial is too many
+        if device_kind == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device.kind is cuda but this actor sees no CUDA device")
+        self.device = torch.device("cuda" if device_kind == "cuda" else "cpu")
+        self.bundle = load_bundle(Path(bundle), device=self.device)
+        self.stop_event = threading.Event()
+
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return "cpu"
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run_trials(self, options: WorkerOptions) -> dict[str, Any]:
+        summary = run_study_trials(
+            self.bundle, options, device_name=self.device_name(), stop=self.stop_event
+        )
+        return {"started": summary.started, **summary.states}
+
+    def evaluate(
+        self, strategy: dict[str, list[float]], chunks: list[int], plan: SamplePlan
+    ) -> dict[str, np.ndarray]:
+        stats = evaluate_chunks(
+            self.bundle, GenerationStrategy.from_reference_dict(strategy), chunks, plan
+        )
+        return stats.to_numpy_dict()
+
+
+# Two calls at once: ``stop`` must reach an actor while ``run_trials`` runs. (The ignore:
+# Ray's typed overloads of ``ray.remote`` omit the actor options of this form.)
+RemoteBundleActor = ray.remote(max_concurrency=2)(BundleActor)  # type: ignore[call-overload]
+
+
+def ensure_ray(address: str | None, *, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address``, or start a local one; nothing if Ray is running."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+
+
+@contextmanager
+def local_actors(
+    bundle: Path,
+    *,
+    device_kind: str,
+    cpu_actors: int,
+    actor_cpus: float = 1.0,
+) -> Iterator[list[Any]]:
+    """One actor per GPU of this node (``device_kind`` cuda) or ``cpu_actors`` CPU actors."""
+    node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    if device_kind == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ConfigError("the study runs on cuda, but this node has no CUDA device")
+        resources: dict[str, float] = {"num_gpus": 1, "num_cpus": actor_cpus}
+    else:
+        if cpu_actors < 1:
+            raise ConfigError(f"--cpu-actors must be >= 1 on a CPU study, got {cpu_actors}")
+        count, resources = cpu_actors, {"num_cpus": actor_cpus}
+    actors = [
+        RemoteBundleActor.options(scheduling_strategy=node, **resources).remote(
+            str(bundle), device_kind, max(1, int(actor_cpus))
+        )
+        for _ in range(count)
+    ]
+    try:
+        ray.get([a.device_name.remote() for a in actors])  # surfaces load errors now
+        yield actors
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+
+
+def evaluate_on_actors(
+    actors: Sequence[Any], strategy: GenerationStrategy, n: int, plan: SamplePlan
+) -> FeatureStats:
+    """FID statistics of ``n`` samples, chunks shared out over ``actors`` and merged."""
+    shares = split_evenly(plan.chunks_between(0, n), len(actors))
+    futures = [
+        actor.evaluate.remote(strategy.to_reference_dict(), share, plan)
+        for actor, share in zip(actors, shares, strict=False)
+    ]
+    parts = [FeatureStats.from_numpy_dict(r) for r in ray.get(futures)]
+    return sum(parts[1:], start=parts[0])

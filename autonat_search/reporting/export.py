@@ -1,0 +1,123 @@
+"""What comes out of a study: the best strategy as reference YAML, and a CSV of its trials."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autonat_search.errors import StudyError
+from autonat_search.records import TrialRecord, require_strategy, require_value
+from autonat_search.study import study_config
+from nat_core.strategy import REFERENCE_KEYS, GenerationStrategy
+
+__all__ = [
+    "ExportedStrategy",
+    "best_of_study",
+    "export_trials_csv",
+    "ranked_complete_trials",
+    "write_strategy_file",
+]
+
+
+def ranked_complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted(complete, key=lambda t: (t.value, t.number))
+
+
+@dataclass(frozen=True)
+class ExportedStrategy:
+    trial: int
+    strategy: GenerationStrategy
+    search_fid: float
+    samples: int
+    reevaluated_fid: float | None = None
+    reevaluation_seed: int | None = None
+
+
+def write_strategy_file(study: optuna.Study, chosen: ExportedStrategy, out: Path) -> Path:
+    """Reference-format YAML: only the four manual_* keys as data, the rest as comments."""
+    comments = [
+        "autonat-search best strategy",
+        f"study: {study.study_name}",
+        f"trial: {chosen.trial}",
+        f"FID@{chosen.samples}: {chosen.search_fid:.6g} (search, study sample seed)",
+        f"samples: {chosen.samples}",
+        f"date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}",
+    ]
+    if chosen.reevaluated_fid is not None:
+        comments.insert(
+            4,
+            f"FID@{chosen.samples}: {chosen.reevaluated_fid:.6g} "
+            f"(re-evaluated, fresh sample seed {chosen.reevaluation_seed})",
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    chosen.strategy.save(tmp, comments=comments)
+    tmp.replace(out)
+    return out
+
+
+def best_of_study(study: optuna.Study) -> ExportedStrategy:
+    ranked = ranked_complete_trials(study)
+    if not ranked:
+        raise StudyError(f"study {study.study_name!r} has no complete trial yet")
+    best = ranked[0]
+    return ExportedStrategy(
+        trial=best.number,
+        strategy=require_strategy(best),
+        search_fid=require_value(best),
+        samples=study_config(study).full_samples,
+    )
+
+
+_CSV_FIXED = [
+    "number",
+    "state",
+    "value",
+    "images_generated",
+    "seconds",
+    "device",
+    "warm_start",
+    "fail_reason",
+]
+
+
+def export_trials_csv(study: optuna.Study, out: Path) -> int:
+    """Every trial: state, strategy (reference keys, JSON lists), FID per rung, images, seconds."""
+    rungs = list(study_config(study).fidelity.rungs)
+    header = _CSV_FIXED + [f"fid@{n}" for n in rungs] + list(REFERENCE_KEYS.values())
+    trials = [TrialRecord.from_frozen(t) for t in study.get_trials(deepcopy=False)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for t in trials:
+            strategy = t.strategy or {}
+            writer.writerow(
+                [
+                    t.number,
+                    t.state.name,
+                    _blank_if_none(t.value),
+                    t.images,
+                    _blank_if_none(t.seconds),
+                    _blank_if_none(t.device),
+                    _blank_if_none(t.warm_start),
+                    _blank_if_none(t.fail_reason),
+                ]
+                + [_blank_if_none(t.fid_per_rung.get(n)) for n in rungs]
+                + [
+                    json.dumps(strategy.get(k)) if k in strategy else ""
+                    for k in REFERENCE_KEYS.values()
+                ]
+            )
+    return len(trials)
+
+
+def _blank_if_none(value: object) -> object:
+    return "" if value is None else value
