@@ -1,13 +1,16 @@
 """The embedded default job: a real study of the digits demo on this machine.
 
 An embedded store in a fresh run folder, a local Ray cluster with CPU actors, the study of
-``studies/digits_demo.yaml``; at the end the best strategy against the reference's initial
+the package's ``demo_data/studies/digits_demo.yaml`` (its bundle is ``demo_data/bundles/``, so
+the demo runs from any installation; a checkout links ``studies/`` and ``bundles/`` to them);
+at the end the best strategy against the reference's initial
 schedule, and the best strategy exported in the reference's format.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.resources
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,9 +32,31 @@ from autonat_search.reporting import (
 from autonat_search.storage import open_storage
 from autonat_search.study import start_study
 
-__all__ = ["DEMO_STUDY", "run_demo"]
+__all__ = ["demo_study_file", "run_demo"]
 
-DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "digits_demo.yaml"
+
+def demo_study_file() -> Path:
+    """The demo's study file, shipped inside the package with its bundle."""
+    resource = importlib.resources.files("autonat_search").joinpath(
+        "demo_data", "studies", "digits_demo.yaml"
+    )
+    # The study names its bundle by a relative path: the files must be real files.
+    if not isinstance(resource, Path) or not resource.is_file():
+        raise ConfigError(f"the demo study file is missing from the installation: {resource}")
+    return resource
+
+
+def _new_run_dir(out: Path) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = (out / f"demo-{stamp}").resolve()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the demo's run folder {run_dir} ({error.strerror}); "
+            "choose a writable one with --out"
+        ) from None
+    return run_dir
 
 
 def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
@@ -47,15 +72,12 @@ def run_demo(
 ) -> dict[str, float]:
     """Run the demo study in a new ``out/demo-*`` folder; returns the fresh-sample FIDs of
     the initial schedule and of the best strategy, and the seconds taken."""
-    if not DEMO_STUDY.is_file():
-        raise ConfigError(f"the demo study file is missing: {DEMO_STUDY}")
-    config = load_study_config(DEMO_STUDY)
+    config = load_study_config(demo_study_file())
     if trials is not None:
         if trials < 1:
             raise ConfigError(f"--trials must be >= 1, got {trials}")
         config = config.with_budget(trials)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = (out / f"demo-{stamp}").resolve()
+    run_dir = _new_run_dir(out)
     url = f"sqlite:///{run_dir / 'studies.db'}"
     started = time.perf_counter()
     study, _ = start_study(config, open_storage(url))

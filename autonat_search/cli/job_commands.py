@@ -63,7 +63,7 @@ def evaluate(
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the run (a new demo-* folder).")] = Path(
+    out: Annotated[Path, typer.Option(help="Folder for the run, relative to the current folder (a new demo-* folder in it).")] = Path(
         "runs"
     ),
     trials: Annotated[int | None, typer.Option(help="Budget instead of the study file's.")] = None,
