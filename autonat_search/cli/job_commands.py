@@ -63,9 +63,12 @@ def evaluate(
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the run, relative to the current folder (a new demo-* folder in it).")] = Path(
-        "runs"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for the run, relative to the current folder (a new demo-* folder in it)."
+        ),
+    ] = Path("runs"),
     trials: Annotated[int | None, typer.Option(help="Budget instead of the study file's.")] = None,
     cpu_actors: CpuActorsOpt = 2,
 ) -> None:

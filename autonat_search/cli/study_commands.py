@@ -45,7 +45,23 @@ def worker(
     study: StudyOpt,
     storage: StorageOpt = None,
     ray_address: RayAddressOpt = None,
-    cpu_actors: CpuActorsOpt = 1,
+    all_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--all-nodes",
+            help="Drive the whole Ray cluster of --ray-address: actors on every node (one per "
+            "GPU; CPU studies: --cpu-actors per node, default one per CPU), and on nodes that "
+            "join later. The bundle path must be valid on every node.",
+        ),
+    ] = False,
+    cpu_actors: Annotated[
+        int | None,
+        typer.Option(
+            "--cpu-actors",
+            help="CPU actors where the study runs on the CPU (default 1; with --all-nodes, "
+            "per node, default one per CPU).",
+        ),
+    ] = None,
     bundle: Annotated[
         Path | None,
         typer.Option(
@@ -59,7 +75,12 @@ def worker(
     ] = 120,
 ) -> None:
     """Run trials of STUDY on this node's GPUs (or CPU actors) until its budget is spent."""
-    from autonat_search.execution import WorkerOptions, ensure_ray, run_worker
+    from autonat_search.execution import (
+        WorkerOptions,
+        ensure_ray,
+        run_worker,
+        run_worker_on_all_nodes,
+    )
 
     options = WorkerOptions(
         storage_url=resolve_storage_url(storage),
@@ -68,7 +89,10 @@ def worker(
         heartbeat=HeartbeatSettings(interval=heartbeat_interval, grace_period=grace_period),
     )
     ensure_ray(ray_address)
-    results = run_worker(options, cpu_actors=cpu_actors)
+    if all_nodes:
+        results = run_worker_on_all_nodes(options, cpu_actors=cpu_actors, echo=typer.echo)
+    else:
+        results = run_worker(options, cpu_actors=1 if cpu_actors is None else cpu_actors)
     for index, result in enumerate(results):
         typer.echo(f"actor {index}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
 

@@ -28,6 +28,7 @@ __all__ = [
     "ensure_ray",
     "evaluate_on_actors",
     "local_actors",
+    "pinned_actors",
 ]
 
 
@@ -55,7 +56,8 @@ class BundleActor:
         summary = run_study_trials(
             self.bundle, options, device_name=self.device_name(), stop=self.stop_event
         )
-        return {"started": summary.started, **summary.states}
+        node = ray.get_runtime_context().get_node_id()
+        return {"started": summary.started, **summary.states, "node": node}
 
     def evaluate(
         self, strategy: dict[str, list[float]], chunks: list[int], plan: SamplePlan
@@ -81,6 +83,21 @@ def ensure_ray(address: str | None, *, num_cpus: int | None = None) -> None:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
 
 
+def pinned_actors(
+    bundle: Path, node_id: str, device_kind: str, count: int, resources: dict[str, float]
+) -> list[Any]:
+    """``count`` actors on the Ray node ``node_id`` (and nowhere else), each with
+    ``resources`` (``num_cpus``, and ``num_gpus`` for a GPU actor)."""
+    node = NodeAffinitySchedulingStrategy(node_id, soft=False)
+    threads = max(1, int(resources.get("num_cpus", 1)))
+    return [
+        RemoteBundleActor.options(scheduling_strategy=node, **resources).remote(
+            str(bundle), device_kind, threads
+        )
+        for _ in range(count)
+    ]
+
+
 @contextmanager
 def local_actors(
     bundle: Path,
@@ -90,7 +107,6 @@ def local_actors(
     actor_cpus: float = 1.0,
 ) -> Iterator[list[Any]]:
     """One actor per GPU of this node (``device_kind`` cuda) or ``cpu_actors`` CPU actors."""
-    node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     if device_kind == "cuda":
         count = torch.cuda.device_count()
         if count == 0:
@@ -100,12 +116,8 @@ def local_actors(
         if cpu_actors < 1:
             raise ConfigError(f"--cpu-actors must be >= 1 on a CPU study, got {cpu_actors}")
         count, resources = cpu_actors, {"num_cpus": actor_cpus}
-    actors = [
-        RemoteBundleActor.options(scheduling_strategy=node, **resources).remote(
-            str(bundle), device_kind, max(1, int(actor_cpus))
-        )
-        for _ in range(count)
-    ]
+    node_id = ray.get_runtime_context().get_node_id()
+    actors = pinned_actors(bundle, node_id, device_kind, count, resources)
     try:
         ray.get([a.device_name.remote() for a in actors])  # surfaces load errors now
         yield actors

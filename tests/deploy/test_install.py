@@ -44,8 +44,16 @@ def test_a_clean_clone_installs_and_runs_the_demo_from_elsewhere(tmp_path):
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run(
         [
-            sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-            "--no-deps", "--no-build-isolation", str(clone),
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            str(clone),
         ],
         tmp_path,
         env,
@@ -54,8 +62,12 @@ def test_a_clean_clone_installs_and_runs_the_demo_from_elsewhere(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = _run(
-        [str(python), "-c", "import autonat_search, nat_core; "
-         "print(autonat_search.__file__); print(nat_core.__file__)"],
+        [
+            str(python),
+            "-c",
+            "import autonat_search, nat_core; "
+            "print(autonat_search.__file__); print(nat_core.__file__)",
+        ],
         elsewhere,
         env,
     ).stdout.split()
