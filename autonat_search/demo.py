@@ -112,7 +112,7 @@ def run_demo(
     echo(f"exported -> {exported}")
     elapsed = time.perf_counter() - started
     echo(
-        f"finished in {elapsed:.0f} s; inspect with: autonat-search --storage {url} "
-        f"status --study {config.name}"
+        f"finished in {elapsed:.0f} s; inspect with: autonat-search status "
+        f"--study {config.name} --storage {url}"
     )
     return {"initial": initial_fresh, "best": best.reevaluated_fid, "seconds": elapsed}

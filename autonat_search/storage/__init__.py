@@ -5,6 +5,7 @@ from autonat_search.storage.lock import StudyLock
 from autonat_search.storage.rdb import (
     EMBEDDED_DEFAULT,
     STORAGE_ENV,
+    STORAGE_FILE_ENV,
     HeartbeatSettings,
     guarded,
     load_study,
@@ -13,11 +14,13 @@ from autonat_search.storage.rdb import (
     resolve_storage_url,
     running_trials_without_heartbeat,
     storage_url_of,
+    url_has_password,
 )
 
 __all__ = [
     "EMBEDDED_DEFAULT",
     "STORAGE_ENV",
+    "STORAGE_FILE_ENV",
     "HeartbeatSettings",
     "StudyLock",
     "guarded",
@@ -27,4 +30,5 @@ __all__ = [
     "resolve_storage_url",
     "running_trials_without_heartbeat",
     "storage_url_of",
+    "url_has_password",
 ]

@@ -9,6 +9,10 @@ Heartbeat: a trial's worker records a heartbeat every ``heartbeat_interval`` sec
 it runs (``Study.optimize`` does this); a RUNNING trial silent for ``grace_period`` seconds
 is failed by the next worker that looks, and re-enqueued (``RetryHeartbeatStaleTrialCallback``).
 Storage errors are converted here, once, into ``StorageError`` with the password hidden.
+
+The URL comes from the command line, ``$AUTONAT_STORAGE``, or the file named by
+``$AUTONAT_STORAGE_FILE`` (e.g. a Docker secret), in that order; a password belongs in the
+environment or a file (libpq also reads ``PGPASSWORD`` and ``~/.pgpass``), never in a command.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from autonat_search.errors import StorageError, StudyError
 __all__ = [
     "EMBEDDED_DEFAULT",
     "STORAGE_ENV",
+    "STORAGE_FILE_ENV",
     "HeartbeatSettings",
     "guarded",
     "load_study",
@@ -43,9 +48,11 @@ __all__ = [
     "running_trials_without_heartbeat",
     "sqlite_file",
     "storage_url_of",
+    "url_has_password",
 ]
 
 STORAGE_ENV = "AUTONAT_STORAGE"
+STORAGE_FILE_ENV = "AUTONAT_STORAGE_FILE"
 EMBEDDED_DEFAULT = "sqlite:///autonat-search.db"
 _T = TypeVar("_T")
 
@@ -58,7 +65,32 @@ class HeartbeatSettings:
 
 
 def resolve_storage_url(url: str | None) -> str:
-    return url or os.environ.get(STORAGE_ENV) or EMBEDDED_DEFAULT
+    """``url``, else ``$AUTONAT_STORAGE``, else the content of ``$AUTONAT_STORAGE_FILE``, else
+    the embedded default."""
+    found = url or os.environ.get(STORAGE_ENV)
+    if found:
+        return found
+    file_name = os.environ.get(STORAGE_FILE_ENV)
+    if not file_name:
+        return EMBEDDED_DEFAULT
+    path = Path(file_name).expanduser()
+    try:
+        text = path.read_text().strip()
+    except OSError as error:
+        raise StorageError(
+            f"{STORAGE_FILE_ENV}: cannot read {path} ({error.strerror or error})"
+        ) from None
+    if not text or len(text.splitlines()) != 1:
+        raise StorageError(f"{STORAGE_FILE_ENV}: {path} must hold the storage URL on one line")
+    return text
+
+
+def url_has_password(url: str) -> bool:
+    """Whether ``url`` carries a password (an unparsable URL is reported where it is opened)."""
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        return False
 
 
 def redact(url: str) -> str:
