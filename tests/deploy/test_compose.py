@@ -118,9 +118,11 @@ def walk(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...
 
 def test_expected_services(rendered):
     variant, config = rendered
-    expected = {"worker"} if variant == "worker-node" else {
-        "postgres", "dashboard", "ray-head", "worker", "cli"
-    }
+    expected = (
+        {"worker"}
+        if variant == "worker-node"
+        else {"postgres", "dashboard", "ray-head", "worker", "cli"}
+    )
     assert set(config["services"]) == expected
 
 
@@ -207,10 +209,15 @@ def test_nothing_published_on_every_interface(rendered):
     }[variant]
     assert hosts == expected
     host_network = {n for n, s in config["services"].items() if s.get("network_mode") == "host"}
-    assert host_network == {
-        "one-box": set(), "publish-db": set(), "cluster-head": {"ray-head", "worker"},
-        "worker-node": {"worker"},
-    }[variant]
+    assert (
+        host_network
+        == {
+            "one-box": set(),
+            "publish-db": set(),
+            "cluster-head": {"ray-head", "worker"},
+            "worker-node": {"worker"},
+        }[variant]
+    )
 
 
 def test_dashboard_bind_address_is_a_setting(tmp_path):
@@ -260,7 +267,8 @@ def test_ray_token_auth_on_every_ray_service(rendered):
     variant, config = rendered
     ray_services = {name for name, inv in invocations(config) if inv.program == "ray"}
     ray_services |= {
-        name for name, inv in invocations(config)
+        name
+        for name, inv in invocations(config)
         if inv.program == SCRIPT_NAME and inv.subcommand == "worker"
     }
     assert ray_services, variant
