@@ -8,6 +8,7 @@ schedule, and the best strategy exported in the reference's format.
 from __future__ import annotations
 
 import datetime
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ from autonat_search.reporting import (
 from autonat_search.storage import open_storage
 from autonat_search.study import start_study
 
-__all__ = ["DEMO_STUDY", "run_demo"]
+__all__ = ["DEMO_STUDY", "run_demo", "status_command"]
 
 DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "digits_demo.yaml"
 
@@ -40,6 +41,11 @@ def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
         if TrialRecord.from_frozen(trial).warm_start == "reference-initial" and finished:
             return trial
     raise StudyError("the reference-initial warm start did not finish")
+
+
+def status_command(url: str, study: str) -> str:
+    """The command that shows a study's status (what the demo suggests at its end)."""
+    return f"autonat-search status --study {shlex.quote(study)} --storage {shlex.quote(url)}"
 
 
 def run_demo(
@@ -89,8 +95,5 @@ def run_demo(
     )
     echo(f"exported -> {exported}")
     elapsed = time.perf_counter() - started
-    echo(
-        f"finished in {elapsed:.0f} s; inspect with: autonat-search --storage {url} "
-        f"status --study {config.name}"
-    )
+    echo(f"finished in {elapsed:.0f} s; inspect with: {status_command(url, config.name)}")
     return {"initial": initial_fresh, "best": best.reevaluated_fid, "seconds": elapsed}

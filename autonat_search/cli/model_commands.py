@@ -15,7 +15,7 @@ __all__ = ["build_digits_demo", "fid_stats", "pretrain", "tokenize"]
 
 
 def pretrain(
-    config_file: Path,
+    config_file: Annotated[Path, typer.Argument(help="Pretraining config (reference layout).")],
     dataset: Annotated[
         Path | None, typer.Option(help="Token dataset (.npy); overrides dataset.path.")
     ] = None,
@@ -43,7 +43,7 @@ def pretrain(
 
 
 def tokenize(
-    images_dir: Path,
+    images_dir: Annotated[Path, typer.Argument(help="Folder of images, one folder per class.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Token dataset (.npy).")],
     bundle: Annotated[Path, typer.Option(help="Bundle whose tokenizer encodes the images.")],
     size: Annotated[
@@ -77,7 +77,7 @@ def tokenize(
 
 
 def fid_stats(
-    images: Path,
+    images: Annotated[Path, typer.Argument(help="Folder of images, or an .npz of images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Statistics (.npz).")],
     bundle: Annotated[
         Path | None, typer.Option(help="Take the feature extractor of this bundle.")

@@ -16,9 +16,10 @@ from autonat_search.errors import ConfigError, StudyError
 from autonat_search.execution.actors import ensure_ray, evaluate_on_actors, local_actors
 from autonat_search.execution.evaluation import sample_plan
 from autonat_search.execution.fingerprint import study_bundle
+from autonat_search.execution.progress import chunk_progress
 from autonat_search.reporting.export import ExportedStrategy, ranked_complete_trials
 from autonat_search.study import study_config
-from nat_core.bundle import read_bundle
+from nat_core.bundle_file import read_bundle
 from nat_core.fid import fid_from_stats, load_reference_stats
 
 __all__ = ["reevaluate_best", "search_figure"]
@@ -68,7 +69,9 @@ def reevaluate_best(
         cpu_actors=cpu_actors,
     ) as actors:
         for trial in ranked:
-            stats = evaluate_on_actors(actors, records.require_strategy(trial), n, plan)
+            strategy = records.require_strategy(trial)
+            with chunk_progress(len(plan.chunks_between(0, n)), f"trial {trial.number}") as bar:
+                stats = evaluate_on_actors(actors, strategy, n, plan, progress=bar)
             results.append((fid_from_stats(stats, mu, sigma), trial))
     records.add_reevaluation(study, {trial.number: fid for fid, trial in results}, seed)
     rows = [

@@ -14,7 +14,6 @@ Storage errors are converted here, once, into ``StorageError`` with the password
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import warnings
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from autonat_search.errors import StorageError, StudyError
+from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, resolve_storage_url
 
 __all__ = [
     "EMBEDDED_DEFAULT",
@@ -45,8 +45,6 @@ __all__ = [
     "storage_url_of",
 ]
 
-STORAGE_ENV = "AUTONAT_STORAGE"
-EMBEDDED_DEFAULT = "sqlite:///autonat-search.db"
 _T = TypeVar("_T")
 
 
@@ -55,10 +53,6 @@ class HeartbeatSettings:
     interval: int = 30
     grace_period: int = 120
     max_retry: int = 3
-
-
-def resolve_storage_url(url: str | None) -> str:
-    return url or os.environ.get(STORAGE_ENV) or EMBEDDED_DEFAULT
 
 
 def redact(url: str) -> str:
