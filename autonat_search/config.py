@@ -258,9 +258,17 @@ def load_study_config(path: str | Path) -> StudyConfig:
         raise ConfigError(f"{path}: {error}") from error
 
 
-def check_study_files(config: StudyConfig) -> BundleSpec:
-    """The files a study file names, checked without torch: the bundle file (every file it
-    names exists), the steps against the bundle's sequence length, the warm-start files."""
+def check_study_files(config: StudyConfig, source: str | Path) -> BundleSpec:
+    """The files a study file (``source``) names, checked without torch: the bundle file
+    (every file it names exists), the steps against the bundle's sequence length, the
+    warm-start files. Errors name ``source``."""
+    try:
+        return _check_study_files(config)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def _check_study_files(config: StudyConfig) -> BundleSpec:
     try:
         bundle = read_bundle(config.bundle_path())
     except BundleError as error:

@@ -25,21 +25,23 @@ BUG_REPORT_LINE = (
 )
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """The error types shown as one line. nat_core's modules that need torch are not imported
-    here: one that is not loaded cannot have raised its error."""
-    from nat_core.schema import SchemaError
-    from nat_core.strategy import StrategyError
+_NAT_CORE_ERRORS = {
+    "nat_core.schema": "SchemaError",
+    "nat_core.strategy": "StrategyError",
+    "nat_core.bundle_file": "BundleError",
+    "nat_core.checkpoints": "CheckpointMismatchError",
+    "nat_core.fid.reference": "ReferenceStatsError",
+    "nat_core.fid.network": "FeatureWeightsError",
+}
 
-    found: list[type[BaseException]] = [AutonatError, SchemaError, StrategyError]
-    named = {
-        "nat_core.bundle_file": "BundleError",
-        "nat_core.checkpoints": "CheckpointMismatchError",
-        "nat_core.fid.reference": "ReferenceStatsError",
-        "nat_core.fid.network": "FeatureWeightsError",
-    }
-    for module_name, name in named.items():
-        module = sys.modules.get(module_name)  # not imported: none of its errors was raised
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The error types shown as one line. nat_core's are looked up among the loaded modules
+    (a module that is not loaded cannot have raised its error), so that classifying an
+    error imports nothing."""
+    found: list[type[BaseException]] = [AutonatError]
+    for module_name, name in _NAT_CORE_ERRORS.items():
+        module = sys.modules.get(module_name)
         if module is not None:
             found.append(getattr(module, name))
     return tuple(found)

@@ -49,7 +49,7 @@ def start_study(
     # Everything that needs neither torch nor Optuna first, then the storage, then the
     # bundle's checkpoints (torch), and only then anything is written.
     config = load_study_config(config_file)
-    bundle = check_study_files(config)
+    bundle = check_study_files(config, config_file)
     url = resolve_storage_url(storage)
     check_reachable(url)
     from autonat_search import records
@@ -90,8 +90,10 @@ def worker(
     url = resolve_storage_url(storage)
     check_reachable(url)
     require_existing_store(url)  # a worker joins a study: it never creates a store
-    from autonat_search.execution import WorkerOptions, ensure_ray, run_worker, study_bundle
     from autonat_search.storage import HeartbeatSettings, load_study, open_storage
+
+    found = load_study(open_storage(url), study)
+    from autonat_search.execution import WorkerOptions, ensure_ray, run_worker, study_bundle
 
     options = WorkerOptions(
         storage_url=url,
@@ -100,7 +102,7 @@ def worker(
         heartbeat=HeartbeatSettings(interval=heartbeat_interval, grace_period=grace_period),
     )
     # The study and this node's bundle are checked before Ray starts.
-    study_bundle(load_study(open_storage(url), study), bundle)
+    study_bundle(found, bundle)
     ensure_ray(ray_address)
     results = run_worker(options, cpu_actors=cpu_actors)
     for index, result in enumerate(results):
@@ -122,9 +124,8 @@ def status(
     ] = 5.0,
 ) -> None:
     """Trials by state, best FID so far, images generated, throughput."""
-    from autonat_search.reporting.status import format_status, status_report
-
     found = _read_only_study(study, storage)
+    from autonat_search.reporting.status import format_status, status_report
 
     def render() -> tuple[str, bool]:
         report = status_report(found)
@@ -164,11 +165,11 @@ def export_best_strategy(
     cpu_actors: CpuActorsOpt = 1,
 ) -> None:
     """Write the best strategy in the reference's YAML format."""
-    from autonat_search.reporting import best_of_study, reevaluate_best, write_strategy_file
-
     if reevaluate < 0:
         raise ConfigError(f"--reevaluate must be >= 0, got {reevaluate}")
     found = _read_only_study(study, storage)
+    from autonat_search.reporting import best_of_study, reevaluate_best, write_strategy_file
+
     if reevaluate:
         chosen, rows, _ = reevaluate_best(
             found, reevaluate, seed=seed, ray_address=ray_address, cpu_actors=cpu_actors
@@ -186,7 +187,8 @@ def export_best_strategy(
 
 def export_trials(study: StudyOpt, output: OutOpt, storage: StorageOpt = None) -> None:
     """Write every trial (strategy, FID per rung, images, seconds, state) as CSV."""
+    found = _read_only_study(study, storage)
     from autonat_search.reporting.export import export_trials_csv
 
-    count = export_trials_csv(_read_only_study(study, storage), output)
+    count = export_trials_csv(found, output)
     typer.echo(f"{count} trials -> {output}")
