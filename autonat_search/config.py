@@ -275,8 +275,8 @@ def _check_study_files(config: StudyConfig) -> BundleSpec:
         raise ConfigError(f"bundle: {error}") from error
     if config.steps > bundle.seq_len:
         raise ConfigError(
-            f"steps: {config.steps} steps do not fit bundle {bundle.name!r}, whose images have "
-            f"{bundle.seq_len} tokens: each step must unmask at least one token"
+            f"steps = {config.steps} does not fit bundle {bundle.name!r}: its images have "
+            f"{bundle.seq_len} tokens and each step must unmask at least one"
         )
     from nat_core.strategy import GenerationStrategy, StrategyError
 

@@ -125,7 +125,10 @@ def load_weights(module: nn.Module, path: Path, *, what: str) -> None:
     except ValueError as error:
         raise BundleError(str(error)) from None
     except Exception as error:  # a corrupt or foreign file: say which one
-        raise BundleError(f"{what} {path} cannot be read as a state dict: {error}") from None
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise BundleError(
+            f"{what} {path} cannot be read (truncated, or not a torch.save file): {reason}"
+        ) from error
 
 
 def component_factory(spec: ComponentSpec, section: str) -> Callable[..., nn.Module]:

@@ -15,6 +15,7 @@ field              reference key          length  meaning
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,10 @@ class GenerationStrategy:
         try:
             return cls(**{name: data[key] for name, key in REFERENCE_KEYS.items()})
         except StrategyError as error:
-            raise StrategyError(f"{source}: {error}") from error
+            message = str(error)
+            for name, key in REFERENCE_KEYS.items():  # name the keys as the file has them
+                message = re.sub(rf"\b{name}\b", key, message)
+            raise StrategyError(f"{source}: {message}") from error
 
     def to_yaml(self, *, comments: Sequence[str] = ()) -> str:
         """The reference's YAML: one flow list per key, `repr` floats (always with a dot, so

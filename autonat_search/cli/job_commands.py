@@ -48,8 +48,8 @@ def evaluate(
         raise ConfigError(f"--bundle: {error}") from error
     if loaded.steps > spec.seq_len:
         raise ConfigError(
-            f"{strategy}: {loaded.steps} steps do not fit bundle {spec.name!r}, whose images "
-            f"have {spec.seq_len} tokens: each step must unmask at least one token"
+            f"{strategy}: {loaded.steps} steps do not fit bundle {spec.name!r}: its images "
+            f"have {spec.seq_len} tokens and each step must unmask at least one"
         )
     from autonat_search.execution.evaluation import SamplePlan  # torch, Ray
 

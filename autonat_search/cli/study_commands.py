@@ -58,7 +58,10 @@ def start_study(
     from autonat_search.study import start_study as create_or_find_study
 
     started = time.perf_counter()
-    check_bundle_loads(bundle)
+    try:
+        check_bundle_loads(bundle)
+    except ConfigError as error:
+        raise ConfigError(f"{config_file}: {error}") from error
     typer.echo(
         f"bundle {bundle.name!r}: every checkpoint loads and fits "
         f"({time.perf_counter() - started:.1f} s)"
@@ -115,9 +118,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     watch: Annotated[
         bool,
-        typer.Option(
-            "--watch", help="Refresh every --interval seconds until the budget is spent."
-        ),
+        typer.Option("--watch", help="Refresh every --interval seconds until the budget is spent."),
     ] = False,
     interval: Annotated[
         float, typer.Option(help="Seconds between refreshes with --watch.", min=0.5)

@@ -131,9 +131,7 @@ def evaluate_on_actors(
     order, whatever order they finish in."""
     shares = split_evenly(plan.chunks_between(0, n), len(actors))
     per_call = plan.batch_size // plan.chunk
-    pieces = [
-        [share[i : i + per_call] for i in range(0, len(share), per_call)] for share in shares
-    ]
+    pieces = [[share[i : i + per_call] for i in range(0, len(share), per_call)] for share in shares]
     reference = strategy.to_reference_dict()
     results: list[list[FeatureStats]] = [[] for _ in pieces]
     in_flight: dict[Any, int] = {}
