@@ -37,6 +37,7 @@ __all__ = [
     "SamplesConfig",
     "SpaceConfig",
     "StudyConfig",
+    "check_bundle_loads",
     "check_study_files",
     "load_study_config",
     "parse_study_config",
@@ -292,3 +293,22 @@ def _check_study_files(config: StudyConfig) -> BundleSpec:
                 f"warm_start[{i}] {entry} has {strategy.steps} steps; steps is {config.steps}"
             )
     return bundle
+
+
+def check_bundle_loads(bundle: BundleSpec) -> None:
+    """Build every part of ``bundle`` on the CPU and load its checkpoint (this imports torch):
+    a truncated or wrongly shaped checkpoint, or reference statistics of the wrong dimension,
+    refused now rather than in every worker's actors."""
+    from nat_core.checkpoints import CheckpointMismatchError
+    from nat_core.fid import FeatureWeightsError, ReferenceStatsError
+    from nat_core.pipeline import load_bundle
+
+    try:
+        load_bundle(bundle, device="cpu")
+    except (
+        BundleError,
+        CheckpointMismatchError,
+        FeatureWeightsError,
+        ReferenceStatsError,
+    ) as error:
+        raise ConfigError(f"bundle: {error}") from error

@@ -20,13 +20,12 @@ from autonat_search.config import StudyConfig, parse_study_config
 from autonat_search.errors import ConfigError, StudyError
 from autonat_search.space import build_space
 from autonat_search.storage import StudyLock, guarded, load_study, storage_url_of
-from nat_core.bundle_file import BundleError, BundleSpec, read_bundle
+from nat_core.bundle_file import BundleError, read_bundle
 from nat_core.strategy import GenerationStrategy
 
 __all__ = [
     "PUBLISHED_T8",
     "WarmStart",
-    "check_bundle_loads",
     "finished",
     "start_study",
     "state_counts",
@@ -53,25 +52,6 @@ def warm_starts(config: StudyConfig) -> list[WarmStart]:
         else:
             out.append(WarmStart(entry, GenerationStrategy.load(config.warm_start_path(entry))))
     return out
-
-
-def check_bundle_loads(bundle: BundleSpec) -> None:
-    """Build every part of ``bundle`` on the CPU and load its checkpoint (this imports torch):
-    a truncated or wrongly shaped checkpoint, or reference statistics of the wrong dimension,
-    refused now rather than in every worker's actors."""
-    from nat_core.checkpoints import CheckpointMismatchError
-    from nat_core.fid import FeatureWeightsError, ReferenceStatsError
-    from nat_core.pipeline import load_bundle
-
-    try:
-        load_bundle(bundle, device="cpu")
-    except (
-        BundleError,
-        CheckpointMismatchError,
-        FeatureWeightsError,
-        ReferenceStatsError,
-    ) as error:
-        raise ConfigError(f"bundle: {error}") from error
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -44,7 +44,7 @@ def start_study(
     storage: StorageOpt = None,
 ) -> None:
     """Create the study of CONFIG_FILE (idempotent) and enqueue its warm starts."""
-    from autonat_search.config import check_study_files, load_study_config
+    from autonat_search.config import check_bundle_loads, check_study_files, load_study_config
 
     # Everything that needs neither torch nor Optuna first, then the storage, then the
     # bundle's checkpoints (torch), and only then anything is written.
@@ -52,11 +52,6 @@ def start_study(
     bundle = check_study_files(config, config_file)
     url = resolve_storage_url(storage)
     check_reachable(url)
-    from autonat_search import records
-    from autonat_search.storage import open_storage, redact
-    from autonat_search.study import check_bundle_loads
-    from autonat_search.study import start_study as create_or_find_study
-
     started = time.perf_counter()
     try:
         check_bundle_loads(bundle)
@@ -66,6 +61,10 @@ def start_study(
         f"bundle {bundle.name!r}: every checkpoint loads and fits "
         f"({time.perf_counter() - started:.1f} s)"
     )
+    from autonat_search import records
+    from autonat_search.storage import open_storage, redact
+    from autonat_search.study import start_study as create_or_find_study
+
     created, outcome = create_or_find_study(config, open_storage(url))
     typer.echo(f"{outcome} in {redact(url)}")
     for note in records.read_warm_start_notes(created):
