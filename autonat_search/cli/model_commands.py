@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,17 @@ from autonat_search.cli.options import DeviceOpt
 from autonat_search.errors import ConfigError
 
 __all__ = ["build_digits_demo", "fid_stats", "pretrain", "tokenize"]
+
+
+@contextmanager
+def _input_errors() -> Iterator[None]:
+    """nat_core's dataset, image-folder and training-config readers report bad input as
+    plain ValueErrors (no types of their own yet): here, around those calls only, they are
+    the user's errors. ``--debug`` still shows where each came from."""
+    try:
+        yield
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def pretrain(
@@ -30,15 +43,16 @@ def pretrain(
     """
     from nat_core.train import pretrain as run_pretraining
 
-    ema = run_pretraining(
-        config_file,
-        dataset_path=dataset,
-        out_dir=out_dir,
-        resume=resume,
-        device=device,
-        max_steps=max_steps,
-        progress=True,
-    )
+    with _input_errors():
+        ema = run_pretraining(
+            config_file,
+            dataset_path=dataset,
+            out_dir=out_dir,
+            resume=resume,
+            device=device,
+            max_steps=max_steps,
+            progress=True,
+        )
     typer.echo(f"EMA weights -> {ema}")
 
 
@@ -63,16 +77,17 @@ def tokenize(
     from nat_core.data import write_token_dataset
     from nat_core.train import tokenize_with_bundle
 
-    rows = tokenize_with_bundle(
-        images_dir,
-        bundle,
-        size=size,
-        batch_size=batch_size,
-        flip=flip,
-        device=device,
-        progress=True,
-    )
-    write_token_dataset(output, rows)
+    with _input_errors():
+        rows = tokenize_with_bundle(
+            images_dir,
+            bundle,
+            size=size,
+            batch_size=batch_size,
+            flip=flip,
+            device=device,
+            progress=True,
+        )
+        write_token_dataset(output, rows)
     typer.echo(f"{len(rows)} rows of {rows.shape[1] - 1} tokens -> {output}")
 
 
@@ -103,13 +118,14 @@ def fid_stats(
     else:
         raise ConfigError("give exactly one of --bundle and --inception-weights")
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    stats = stats_from_images(
-        iter_image_batches(images, batch_size=batch_size, size=size),
-        extractor.to(dev),
-        device=dev,
-        progress=True,
-        total=count_images(images),
-    )
+    with _input_errors():
+        stats = stats_from_images(
+            iter_image_batches(images, batch_size=batch_size, size=size),
+            extractor.to(dev),
+            device=dev,
+            progress=True,
+            total=count_images(images),
+        )
     save_reference_stats(output, stats.mean(), stats.covariance())
     typer.echo(f"statistics of {stats.count} images ({stats.dim}-d) -> {output}")
 
