@@ -248,10 +248,12 @@ def test_an_unexpected_error_is_a_bug_with_its_traceback(raise_, kind):
 
 def test_a_project_error_is_one_line():
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    code = _RUN_WITH.replace("lambda: {raise_}", "f").replace(
-        "import sys;",
-        "import sys; from autonat_search.errors import StudyError\n"
-        "def f(): raise StudyError('no study named x')\n",
+    code = (
+        "from autonat_search.cli.errors import run_reporting_errors as run\n"
+        "from autonat_search.errors import StudyError\n"
+        "def f():\n"
+        "    raise StudyError('no study named x')\n"
+        "run(f, debug=lambda: False)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
