@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from autonat_search.errors import ConfigError
-from nat_core.pipeline import Precision
+from nat_core.bundle_file import BundleError, BundleSpec, read_bundle
 from nat_core.schema import Field, SchemaError, parse, spec
+from nat_core.yaml_files import load_yaml_text
+
+if TYPE_CHECKING:  # nat_core.pipeline imports torch; a study file is read without it
+    from nat_core.pipeline import Precision
 
 __all__ = [
     "DEFAULT_RANGES",
@@ -35,6 +37,8 @@ __all__ = [
     "SamplesConfig",
     "SpaceConfig",
     "StudyConfig",
+    "check_bundle_loads",
+    "check_study_files",
     "load_study_config",
     "parse_study_config",
 ]
@@ -44,7 +48,7 @@ SAMPLERS = ("tpe", "gp", "cmaes", "random")
 PRUNERS = ("successive-halving", "median", "none")
 LABEL_MODES = ("balanced", "uniform")
 DEVICE_KINDS = ("cpu", "cuda")
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")  # nat_core.pipeline's
 WARM_STARTS = ("reference-initial", "autonat-l-t8-published")
 MASK_FAMILIES = ("cosine", "power")
 RANGE_KEYS = {
@@ -237,7 +241,7 @@ def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfi
     try:
         config = parse(StudyConfig, data, source_dir=source_dir)
     except SchemaError as error:
-        raise ConfigError(str(error)) from None
+        raise ConfigError(str(error)) from error
     _check_samples(config.samples)
     _check_rungs(config.fidelity, config.samples.chunk)
     _check_warm_starts(config.warm_start, config.steps)
@@ -248,11 +252,63 @@ def load_study_config(path: str | Path) -> StudyConfig:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"study file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    data = load_yaml_text(path.read_text(), source=path, error=ConfigError)
     try:
         return parse_study_config(data, source_dir=path.resolve().parent)
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def check_study_files(config: StudyConfig, source: str | Path) -> BundleSpec:
+    """The files a study file (``source``) names, checked without torch: the bundle file
+    (every file it names exists), the steps against the bundle's sequence length, the
+    warm-start files. Errors name ``source``."""
+    try:
+        return _check_study_files(config)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def _check_study_files(config: StudyConfig) -> BundleSpec:
+    try:
+        bundle = read_bundle(config.bundle_path())
+    except BundleError as error:
+        raise ConfigError(f"bundle: {error}") from error
+    if config.steps > bundle.seq_len:
+        raise ConfigError(
+            f"steps = {config.steps} does not fit bundle {bundle.name!r}: its images have "
+            f"{bundle.seq_len} tokens and each step must unmask at least one"
+        )
+    from nat_core.strategy import GenerationStrategy, StrategyError
+
+    for i, entry in enumerate(config.warm_start):
+        if entry in WARM_STARTS:
+            continue
+        try:
+            strategy = GenerationStrategy.load(config.warm_start_path(entry))
+        except StrategyError as error:
+            raise ConfigError(f"warm_start[{i}]: {error}") from error
+        if strategy.steps != config.steps:
+            raise ConfigError(
+                f"warm_start[{i}] {entry} has {strategy.steps} steps; steps is {config.steps}"
+            )
+    return bundle
+
+
+def check_bundle_loads(bundle: BundleSpec) -> None:
+    """Build every part of ``bundle`` on the CPU and load its checkpoint (this imports torch):
+    a truncated or wrongly shaped checkpoint, or reference statistics of the wrong dimension,
+    refused now rather than in every worker's actors."""
+    from nat_core.checkpoints import CheckpointMismatchError
+    from nat_core.fid import FeatureWeightsError, ReferenceStatsError
+    from nat_core.pipeline import load_bundle
+
+    try:
+        load_bundle(bundle, device="cpu")
+    except (
+        BundleError,
+        CheckpointMismatchError,
+        FeatureWeightsError,
+        ReferenceStatsError,
+    ) as error:
+        raise ConfigError(f"bundle: {error}") from error

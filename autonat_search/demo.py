@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.resources
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,7 @@ from autonat_search.reporting import (
 from autonat_search.storage import open_storage
 from autonat_search.study import start_study
 
-__all__ = ["demo_study_file", "run_demo"]
+__all__ = ["demo_study_file", "run_demo", "status_command"]
 
 
 def demo_study_file() -> Path:
@@ -65,6 +66,11 @@ def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
         if TrialRecord.from_frozen(trial).warm_start == "reference-initial" and finished:
             return trial
     raise StudyError("the reference-initial warm start did not finish")
+
+
+def status_command(url: str, study: str) -> str:
+    """The command that shows a study's status (what the demo suggests at its end)."""
+    return f"autonat-search status --study {shlex.quote(study)} --storage {shlex.quote(url)}"
 
 
 def run_demo(
@@ -111,8 +117,5 @@ def run_demo(
     )
     echo(f"exported -> {exported}")
     elapsed = time.perf_counter() - started
-    echo(
-        f"finished in {elapsed:.0f} s; inspect with: autonat-search status "
-        f"--study {config.name} --storage {url}"
-    )
+    echo(f"finished in {elapsed:.0f} s; inspect with: {status_command(url, config.name)}")
     return {"initial": initial_fresh, "best": best.reevaluated_fid, "seconds": elapsed}

@@ -20,7 +20,7 @@ from autonat_search.config import StudyConfig, parse_study_config
 from autonat_search.errors import ConfigError, StudyError
 from autonat_search.space import build_space
 from autonat_search.storage import StudyLock, guarded, load_study, storage_url_of
-from nat_core.bundle import BundleError, read_bundle
+from nat_core.bundle_file import BundleError, read_bundle
 from nat_core.strategy import GenerationStrategy
 
 __all__ = [

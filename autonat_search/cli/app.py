@@ -18,14 +18,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Click's plain help: flags without a type (Typer's rich help shows `--json <bool>`).
+    rich_markup_mode=None,
 )
 _state = {"debug": False}
 
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show every error's full traceback and causes.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what the service does (INFO).")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     logging.basicConfig(

@@ -4,7 +4,7 @@ evaluation fanned out over the pool (statistics of shares of the chunks, merged)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from autonat_search.errors import ConfigError
 from autonat_search.execution.evaluation import SamplePlan, evaluate_chunks, split_evenly
+from autonat_search.execution.progress import show_progress_lines
 from autonat_search.execution.trial_loop import WorkerOptions, run_study_trials
 from nat_core.fid import FeatureStats
 from nat_core.pipeline import load_bundle
@@ -37,7 +38,8 @@ class BundleActor:
 
     def __init__(self, bundle: str, device_kind: str, threads: int) -> None:
         torch.set_num_threads(max(1, threads))
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial is too many
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # ours say more, per trial
+        show_progress_lines()
         if device_kind == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device.kind is cuda but this actor sees no CUDA device")
         self.device = torch.device("cuda" if device_kind == "cuda" else "cpu")
@@ -127,13 +129,38 @@ def local_actors(
 
 
 def evaluate_on_actors(
-    actors: Sequence[Any], strategy: GenerationStrategy, n: int, plan: SamplePlan
+    actors: Sequence[Any],
+    strategy: GenerationStrategy,
+    n: int,
+    plan: SamplePlan,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> FeatureStats:
-    """FID statistics of ``n`` samples, chunks shared out over ``actors`` and merged."""
+    """FID statistics of ``n`` samples, chunks shared out over ``actors`` and merged.
+
+    Each actor works through its share one batch of chunks at a time (one call in flight
+    per actor), so that ``progress(chunks_done)`` can follow; the parts are merged in chunk
+    order, whatever order they finish in."""
     shares = split_evenly(plan.chunks_between(0, n), len(actors))
-    futures = [
-        actor.evaluate.remote(strategy.to_reference_dict(), share, plan)
-        for actor, share in zip(actors, shares, strict=False)
-    ]
-    parts = [FeatureStats.from_numpy_dict(r) for r in ray.get(futures)]
+    per_call = plan.batch_size // plan.chunk
+    pieces = [[share[i : i + per_call] for i in range(0, len(share), per_call)] for share in shares]
+    reference = strategy.to_reference_dict()
+    results: list[list[FeatureStats]] = [[] for _ in pieces]
+    in_flight: dict[Any, int] = {}
+
+    def submit(index: int) -> None:
+        piece = pieces[index][len(results[index])]
+        in_flight[actors[index].evaluate.remote(reference, piece, plan)] = index
+
+    for index in range(len(pieces)):
+        submit(index)
+    while in_flight:
+        (done,), _ = ray.wait(list(in_flight), num_returns=1)
+        index = in_flight.pop(done)
+        results[index].append(FeatureStats.from_numpy_dict(ray.get(done)))
+        if progress is not None:
+            progress(len(pieces[index][len(results[index]) - 1]))
+        if len(results[index]) < len(pieces[index]):
+            submit(index)
+    parts = [part for share in results for part in share]
     return sum(parts[1:], start=parts[0])

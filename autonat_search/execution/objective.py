@@ -18,6 +18,7 @@ from autonat_search import records
 from autonat_search.config import StudyConfig
 from autonat_search.errors import TrialFailure
 from autonat_search.execution.evaluation import evaluate_chunks, sample_plan
+from autonat_search.execution.progress import log_rung
 from autonat_search.space import SearchSpace
 from nat_core.fid import fid_from_stats
 from nat_core.pipeline import GeneratorBundle
@@ -67,9 +68,9 @@ class FidObjective:
             done = rung
             fid = fid_from_stats(stats, self.bundle.reference_mu, self.bundle.reference_sigma)
             fids[rung] = fid
-            records.write_rung(
-                trial, fids, images=done, seconds=time.perf_counter() - started
-            )
+            seconds = time.perf_counter() - started
+            records.write_rung(trial, fids, images=done, seconds=seconds)
+            log_rung(trial, rung, fid, seconds)
             if not math.isfinite(fid):
                 reason = f"FID@{rung} is not finite ({fid})"
                 records.write_fail_reason(trial, reason)

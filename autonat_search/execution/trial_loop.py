@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from autonat_search import records
 from autonat_search.errors import TooManyFailures
 from autonat_search.execution.objective import FidObjective
+from autonat_search.execution.progress import log_trial_end, log_trial_start
 from autonat_search.samplers import build_pruner, build_sampler
 from autonat_search.space import build_space
 from autonat_search.storage import (
@@ -106,6 +107,7 @@ def run_trial_loop(
     stop: threading.Event,
     poll_seconds: float = 2.0,
     max_consecutive_failures: int = 5,
+    device_name: str = "this worker",
 ) -> LoopSummary:
     summary = LoopSummary()
     failures = 0
@@ -116,10 +118,12 @@ def run_trial_loop(
         # heartbeat thread of ``optimize`` may not have written one yet.
         storage.record_heartbeat(trial._trial_id)
         lock.release()
+        log_trial_start(trial, device_name)
         return objective(trial)
 
     def record(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         ran.append(trial)
+        log_trial_end(trial)
 
     while not stop.is_set():
         lock.acquire()
@@ -183,4 +187,5 @@ def run_study_trials(
         storage=storage,
         stop=stop,
         poll_seconds=options.poll_seconds,
+        device_name=device_name,
     )

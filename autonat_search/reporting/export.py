@@ -88,10 +88,34 @@ _CSV_FIXED = [
 ]
 
 
+_OPTUNA_COLUMNS = ("number", "datetime_start", "datetime_complete", "duration", "params")
+
+
+def _optuna_columns(study: optuna.Study) -> tuple[list[str], dict[int, list[object]]]:
+    """Optuna's ``trials_dataframe`` columns (datetimes, duration, ``params_*``) by number."""
+    frame = study.trials_dataframe(attrs=_OPTUNA_COLUMNS)
+    if frame.empty:
+        return [], {}
+    columns = [c for c in frame.columns if c != "number"]
+    rows = {
+        int(number): [_blank_if_none(None if _missing(v) else v) for v in values]
+        for number, *values in frame[["number", *columns]].itertuples(index=False)
+    }
+    return columns, rows
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value) == "NaT"
+
+
 def export_trials_csv(study: optuna.Study, out: Path) -> int:
-    """Every trial: state, strategy (reference keys, JSON lists), FID per rung, images, seconds."""
+    """Every trial: state, strategy (reference keys, JSON lists), FID per rung, images, seconds;
+    then Optuna's own columns (``trials_dataframe``: datetimes, duration, ``params_*``)."""
     rungs = list(study_config(study).fidelity.rungs)
-    header = _CSV_FIXED + [f"fid@{n}" for n in rungs] + list(REFERENCE_KEYS.values())
+    optuna_header, optuna_rows = _optuna_columns(study)
+    header = (
+        _CSV_FIXED + [f"fid@{n}" for n in rungs] + list(REFERENCE_KEYS.values()) + optuna_header
+    )
     trials = [TrialRecord.from_frozen(t) for t in study.get_trials(deepcopy=False)]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as handle:
@@ -115,6 +139,7 @@ def export_trials_csv(study: optuna.Study, out: Path) -> int:
                     json.dumps(strategy.get(k)) if k in strategy else ""
                     for k in REFERENCE_KEYS.values()
                 ]
+                + optuna_rows.get(t.number, [""] * len(optuna_header))
             )
     return len(trials)
 

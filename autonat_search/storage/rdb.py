@@ -18,7 +18,6 @@ environment or a file (libpq also reads ``PGPASSWORD`` and ``~/.pgpass``), never
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import warnings
 from collections.abc import Callable
@@ -34,11 +33,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from autonat_search.errors import StorageError, StudyError
+from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, resolve_storage_url
 
 __all__ = [
     "EMBEDDED_DEFAULT",
     "STORAGE_ENV",
-    "STORAGE_FILE_ENV",
     "HeartbeatSettings",
     "guarded",
     "load_study",
@@ -48,12 +47,8 @@ __all__ = [
     "running_trials_without_heartbeat",
     "sqlite_file",
     "storage_url_of",
-    "url_has_password",
 ]
 
-STORAGE_ENV = "AUTONAT_STORAGE"
-STORAGE_FILE_ENV = "AUTONAT_STORAGE_FILE"
-EMBEDDED_DEFAULT = "sqlite:///autonat-search.db"
 _T = TypeVar("_T")
 
 
@@ -62,35 +57,6 @@ class HeartbeatSettings:
     interval: int = 30
     grace_period: int = 120
     max_retry: int = 3
-
-
-def resolve_storage_url(url: str | None) -> str:
-    """``url``, else ``$AUTONAT_STORAGE``, else the content of ``$AUTONAT_STORAGE_FILE``, else
-    the embedded default."""
-    found = url or os.environ.get(STORAGE_ENV)
-    if found:
-        return found
-    file_name = os.environ.get(STORAGE_FILE_ENV)
-    if not file_name:
-        return EMBEDDED_DEFAULT
-    path = Path(file_name).expanduser()
-    try:
-        text = path.read_text().strip()
-    except OSError as error:
-        raise StorageError(
-            f"{STORAGE_FILE_ENV}: cannot read {path} ({error.strerror or error})"
-        ) from None
-    if not text or len(text.splitlines()) != 1:
-        raise StorageError(f"{STORAGE_FILE_ENV}: {path} must hold the storage URL on one line")
-    return text
-
-
-def url_has_password(url: str) -> bool:
-    """Whether ``url`` carries a password (an unparsable URL is reported where it is opened)."""
-    try:
-        return make_url(url).password is not None
-    except ArgumentError:
-        return False
 
 
 def redact(url: str) -> str:
