@@ -9,7 +9,7 @@ intermediate-value plot puts each rung at its own x.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
@@ -75,8 +75,7 @@ def study_note(
         "|---|---|",
         *(f"| {key} | {value} |" for key, value in rows),
         "",
-        *extra_lines,
-        "",
+        *([*extra_lines, ""] if extra_lines else []),
         "- **Intermediate values** are FID@n reported at **step n = the sample count** "
         f"(steps {', '.join(str(n) for n in fidelity.rungs)}); a pruned trial stops at a "
         "lower rung and has no objective value, so compare values at the same step.",
@@ -86,7 +85,7 @@ def study_note(
         "- **Artifacts** of each finished or pruned trial: `sample_grid.png` (the same labels "
         "and noise for every trial) and `schedules.png` (its four schedules against the step).",
     ]
-    return "\n".join(lines).replace("\n\n\n", "\n\n")
+    return "\n".join(lines)
 
 
 def strategy_table(strategy: GenerationStrategy) -> list[str]:
@@ -150,7 +149,3 @@ def write_study_presentation(study: optuna.Study, config: StudyConfig) -> None:
 
 def write_trial_note(trial: optuna.Trial, body: str) -> None:
     save_note(trial, body)
-
-
-def fid_summary(fid_per_rung: Mapping[int, float]) -> str:
-    return ", ".join(f"FID@{n} = {fid:.4f}" for n, fid in fid_per_rung.items())

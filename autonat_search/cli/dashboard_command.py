@@ -57,7 +57,7 @@ def dashboard(
     store = None if not stores else stores[0] if len(stores) == 1 else FirstFoundStore(stores)
 
     class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # one line per request would flood the terminal
 
     try:
