@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # nat_core.pipeline imports torch; a study file is read witho
     from nat_core.pipeline import Precision
 
 __all__ = [
+    "DEFAULT_ARTIFACT_STORE",
     "DEFAULT_RANGES",
     "DEVICE_KINDS",
     "LABEL_MODES",
@@ -30,6 +31,7 @@ __all__ = [
     "SAMPLERS",
     "SPACE_KINDS",
     "WARM_STARTS",
+    "ArtifactsConfig",
     "BudgetConfig",
     "DeviceConfig",
     "FidelityConfig",
@@ -51,6 +53,8 @@ DEVICE_KINDS = ("cpu", "cuda")
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")  # nat_core.pipeline's
 WARM_STARTS = ("reference-initial", "autonat-l-t8-published")
 MASK_FAMILIES = ("cosine", "power")
+DEFAULT_ARTIFACT_STORE = "artifacts/"
+NO_ARTIFACTS = "none"
 RANGE_KEYS = {
     "per-step": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
     "parametric": ("mask_ratio", "mask_exponent", "remask_temp", "sample_temp", "cfg"),
@@ -132,6 +136,17 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True)
+class ArtifactsConfig:
+    # A folder (relative to the study file), s3://bucket/prefix, or "none".
+    store: str = spec(
+        str,
+        default=DEFAULT_ARTIFACT_STORE,
+        nonempty=True,
+        describe='a folder, s3://bucket/prefix or "none"',
+    )
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     name: str = spec(str, nonempty=True, convert=str.strip)
     bundle: str = spec(str, nonempty=True, describe="the path of a bundle file")
@@ -147,6 +162,7 @@ class StudyConfig:
         default=("reference-initial",),
         item=Field(str, nonempty=True, describe="a name or a strategy file"),
     )
+    artifacts: ArtifactsConfig = spec(ArtifactsConfig)
     source_dir: Path = field(default=Path("."), compare=False)  # not a file key
 
     @property
@@ -164,6 +180,17 @@ class StudyConfig:
     def warm_start_path(self, entry: str) -> Path:
         path = Path(entry).expanduser()
         return path if path.is_absolute() else (self.source_dir / path).resolve()
+
+    def artifact_location(self) -> str | None:
+        """Where trials upload their artifacts: an absolute folder, an ``s3://`` URL, or None
+        (``store: none``)."""
+        store = self.artifacts.store.strip()
+        if store.lower() == NO_ARTIFACTS:
+            return None
+        if "://" in store:
+            return store
+        path = Path(store).expanduser()
+        return str(path if path.is_absolute() else (self.source_dir / path).resolve())
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical, YAML/JSON-friendly form (stored in the study)."""
@@ -234,6 +261,17 @@ def _check_warm_starts(warm_start: tuple[str, ...], steps: int) -> None:
             )
 
 
+def _check_artifacts(artifacts: ArtifactsConfig) -> None:
+    store = artifacts.store.strip()
+    if "://" not in store:
+        return
+    scheme, _, rest = store.partition("://")
+    if scheme != "s3" or not rest.split("/", 1)[0]:
+        raise ConfigError(
+            f'artifacts.store must be a folder, s3://bucket/prefix or "none", got {store!r}'
+        )
+
+
 def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfig:
     """A validated config from a study file's content (or a stored canonical form)."""
     if not isinstance(data, Mapping):
@@ -245,6 +283,7 @@ def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfi
     _check_samples(config.samples)
     _check_rungs(config.fidelity, config.samples.chunk)
     _check_warm_starts(config.warm_start, config.steps)
+    _check_artifacts(config.artifacts)
     return replace(config, space=_complete_space(config.space))
 
 

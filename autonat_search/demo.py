@@ -9,6 +9,7 @@ schedule, and the best strategy exported in the reference's format.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.resources
 import shlex
@@ -19,7 +20,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from autonat_search.config import load_study_config
+from autonat_search.config import ArtifactsConfig, load_study_config
 from autonat_search.errors import ConfigError, StudyError
 from autonat_search.execution import WorkerOptions, ensure_ray, run_worker
 from autonat_search.records import TrialRecord
@@ -84,6 +85,10 @@ def run_demo(
             raise ConfigError(f"--trials must be >= 1, got {trials}")
         config = config.with_budget(trials)
     run_dir = _new_run_dir(out)
+    # The run's sample grids stay in its own folder, beside its store.
+    config = dataclasses.replace(
+        config, artifacts=ArtifactsConfig(store=str(run_dir / "artifacts"))
+    )
     url = f"sqlite:///{run_dir / 'studies.db'}"
     started = time.perf_counter()
     study, _ = start_study(config, open_storage(url))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from autonat_search.cli import job_commands, model_commands, study_commands
+from autonat_search.cli import dashboard_command, job_commands, model_commands, study_commands
 from autonat_search.cli.errors import run_reporting_errors
 
 __all__ = ["app", "run"]
@@ -45,6 +45,7 @@ app.command("worker")(study_commands.worker)
 app.command("status")(study_commands.status)
 app.command("export-best-strategy")(study_commands.export_best_strategy)
 app.command("export-trials")(study_commands.export_trials)
+app.command("dashboard")(dashboard_command.dashboard)
 app.command("evaluate")(job_commands.evaluate)
 app.command("demo")(job_commands.demo)
 app.command("pretrain")(model_commands.pretrain)

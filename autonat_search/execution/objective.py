@@ -3,22 +3,25 @@
 A trial's strategy is evaluated rung by rung (e.g. 5k, 10k, 50k samples). Each rung adds
 the chunks beyond the previous rung to the same merged statistics, reports FID@n as an
 intermediate value at step n, and may be pruned. The trial records its strategy (reference
-format), FID per rung, images generated, seconds and device (see ``records``).
+format), FID per rung, images generated, seconds and device (see ``records``); a finished or
+pruned trial also gets its artifacts (``trial_artifacts``) and its dashboard note (``notes``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 import optuna
 
-from autonat_search import records
+from autonat_search import notes, records
 from autonat_search.config import StudyConfig
 from autonat_search.errors import TrialFailure
 from autonat_search.execution.evaluation import evaluate_chunks, sample_plan
 from autonat_search.execution.progress import log_rung
+from autonat_search.execution.trial_artifacts import TrialArtifacts
 from autonat_search.space import SearchSpace
 from nat_core.fid import fid_from_stats
 from nat_core.pipeline import GeneratorBundle
@@ -26,13 +29,15 @@ from nat_core.strategy import GenerationStrategy
 
 __all__ = ["FidObjective", "trial_strategy"]
 
+log = logging.getLogger(__name__)
+
 
 def trial_strategy(trial: optuna.Trial, space: SearchSpace) -> GenerationStrategy:
     """The strategy of a trial; an enqueued warm start carries its exact strategy."""
     strategy = space.suggest(trial)
     exact = records.read_strategy(trial)
     if exact is not None:
-        return exact
+        strategy = exact
     records.write_strategy(trial, strategy)
     return strategy
 
@@ -43,6 +48,7 @@ class FidObjective:
     space: SearchSpace
     config: StudyConfig
     device_name: str
+    artifacts: TrialArtifacts | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -77,5 +83,26 @@ class FidObjective:
                 raise TrialFailure(reason)
             trial.report(fid, step=rung)
             if index < len(rungs) - 1 and trial.should_prune():
+                self._present(trial, strategy, f"pruned at FID@{rung} = {fid:.4f}")
                 raise optuna.TrialPruned(f"pruned at FID@{rung} = {fid:.4f}")
+        self._present(trial, strategy, f"complete, FID@{rungs[-1]} = {fid:.4f}")
         return fid
+
+    def _present(self, trial: optuna.Trial, strategy: GenerationStrategy, outcome: str) -> None:
+        """Artifacts and the note of a finished or pruned trial; never fails the trial."""
+        started = time.perf_counter()
+        grid_path = caption = None
+        if self.artifacts is not None:
+            grid_path = self.artifacts.upload(trial, self.bundle, strategy)
+            caption = self.artifacts.caption(self.bundle)
+        try:
+            record = records.TrialRecord.from_attrs(trial.number, trial.user_attrs)
+            body = notes.trial_note(
+                record, strategy, outcome=outcome, grid_path=grid_path, grid_caption=caption or ""
+            )
+            notes.write_trial_note(trial, body)
+            records.write_artifact_seconds(trial, time.perf_counter() - started)
+        except Exception as error:  # a note is never worth a trial
+            log.warning(
+                "trial %d: note not written (%s: %s)", trial.number, type(error).__name__, error
+            )

@@ -27,6 +27,7 @@ from autonat_search import records
 from autonat_search.errors import TooManyFailures
 from autonat_search.execution.objective import FidObjective
 from autonat_search.execution.progress import log_trial_end, log_trial_start
+from autonat_search.execution.trial_artifacts import TrialArtifacts
 from autonat_search.samplers import build_pruner, build_sampler
 from autonat_search.space import build_space
 from autonat_search.storage import (
@@ -167,7 +168,9 @@ def run_study_trials(
 ) -> LoopSummary:
     """One actor's share of a worker: trials of the study on ``bundle`` until none is left."""
     storage = open_storage(options.storage_url, heartbeat=options.heartbeat)
-    config = study_config(load_study(storage, options.study_name))
+    stored = load_study(storage, options.study_name)
+    config = study_config(stored)
+    location = records.read_artifact_store(stored)
     study = optuna.load_study(
         study_name=options.study_name,
         storage=storage,
@@ -179,6 +182,9 @@ def run_study_trials(
         space=build_space(config.space, steps=config.steps),
         config=config,
         device_name=device_name,
+        artifacts=None
+        if location is None
+        else TrialArtifacts(location, config.samples.seed, config.device.precision),
     )
     return run_trial_loop(
         study,

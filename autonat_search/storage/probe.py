@@ -4,7 +4,8 @@
 named by ``$AUTONAT_STORAGE_FILE``, or the embedded default), an embedded store's file made
 absolute so that Ray actors, whose working folder differs, open the same file.
 ``check_reachable`` connects once (PostgreSQL) or checks the folder (SQLite);
-``require_existing_store`` refuses a missing SQLite file, for commands that only read. This module imports SQLAlchemy only to connect.
+``require_existing_store`` refuses a missing SQLite file, for commands that only read.
+This module imports SQLAlchemy only to connect.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ def test_reduced_demo_runs_end_to_end(ray_session, tmp_path):
         study_name="digits-demo", storage=f"sqlite:///{run_dir / 'studies.db'}"
     )
     complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    # Every finished trial's sample grid and schedule plot, in the run's own folder.
+    assert len(list((run_dir / "artifacts").iterdir())) == 2 * 4
     # The (up to) 3 best complete trials, the initial schedule among them or added.
     assert text.count("re-evaluated (seed 1)") in (min(3, complete), min(3, complete) + 1)
     assert "% lower on fresh samples" in text
