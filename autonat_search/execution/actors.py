@@ -76,13 +76,16 @@ RemoteBundleActor = ray.remote(max_concurrency=2)(BundleActor)  # type: ignore[c
 
 
 def ensure_ray(address: str | None, *, num_cpus: int | None = None) -> None:
-    """Join the cluster at ``address``, or start a local one; nothing if Ray is running."""
+    """Join the cluster at ``address``, or start a local one; nothing if Ray is running.
+
+    Without an address a new local instance is started (``address="local"``): plain
+    ``ray.init()`` would join whatever ``ray start`` left running on this machine."""
     if ray.is_initialized():
         return
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
 
 
 def pinned_actors(
