@@ -43,11 +43,14 @@ __all__ = [
     "check_study_files",
     "load_study_config",
     "parse_study_config",
+    "pruner_decision_points",
 ]
 
-SPACE_KINDS = ("per-step", "parametric")
-SAMPLERS = ("tpe", "gp", "cmaes", "random")
-PRUNERS = ("successive-halving", "median", "none")
+SPACE_KINDS = ("per-step", "parametric", "raw", "centered")
+SAMPLERS = ("tpe", "gp", "cmaes", "random", "finite-difference")
+# successive-halving: ours, deciding at exactly the study's rungs; optuna-successive-halving:
+# Optuna's, deciding at rungs[0] * reduction_factor^k (refused unless every rung is one).
+PRUNERS = ("successive-halving", "optuna-successive-halving", "median", "none")
 LABEL_MODES = ("balanced", "uniform")
 DEVICE_KINDS = ("cpu", "cuda")
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")  # nat_core.pipeline's
@@ -58,6 +61,8 @@ NO_ARTIFACTS = "none"
 RANGE_KEYS = {
     "per-step": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
     "parametric": ("mask_ratio", "mask_exponent", "remask_temp", "sample_temp", "cfg"),
+    "raw": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
+    "centered": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
 }
 DEFAULT_RANGES = {
     "mask_ratio": (0.0, 1.0),
@@ -97,6 +102,8 @@ class SpaceConfig:
 class SamplerConfig:
     name: str = spec(str, default="tpe", choices=SAMPLERS)
     seed: int = spec(int, default=0, minimum=0)
+    # finite-difference only: element-wise gradient clipping (None: none, as by default)
+    grad_clip: float | None = spec(float, default=None, above=0)
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,8 @@ class StudyConfig:
         """The canonical, YAML/JSON-friendly form (stored in the study)."""
         data = asdict(self)
         data.pop("source_dir")
+        if data["sampler"]["grad_clip"] is None:  # so that older stored configs reconcile
+            del data["sampler"]["grad_clip"]
         return _plain(data)
 
     def with_budget(self, n_trials: int) -> StudyConfig:
@@ -242,6 +251,46 @@ def _check_rungs(fidelity: FidelityConfig, chunk: int) -> None:
             raise ConfigError(f"fidelity.rungs must increase, got {list(rungs)}")
 
 
+def _check_sampler(sampler: SamplerConfig, space: SpaceConfig) -> None:
+    if sampler.grad_clip is not None and sampler.name != "finite-difference":
+        raise ConfigError(
+            f"sampler.grad_clip is for the finite-difference sampler, not {sampler.name}"
+        )
+    if sampler.name == "finite-difference" and space.kind != "raw":
+        raise ConfigError(
+            "sampler.name finite-difference works on the raw per-step numbers: "
+            f"space.kind must be raw, got {space.kind}"
+        )
+
+
+def pruner_decision_points(fidelity: FidelityConfig) -> tuple[int, ...] | None:
+    """The sample counts where the pruner can decide below the top rung (None: any step)."""
+    top = fidelity.rungs[-1]
+    if fidelity.pruner == "optuna-successive-halving":
+        points, point = [], fidelity.rungs[0]
+        while point < top:
+            points.append(point)
+            point *= fidelity.reduction_factor
+        return tuple(points)
+    if fidelity.pruner == "successive-halving":
+        return fidelity.rungs[:-1]
+    return None
+
+
+def _check_pruner(fidelity: FidelityConfig, sampler: SamplerConfig) -> None:
+    points = pruner_decision_points(fidelity)
+    if points is None or sampler.name == "finite-difference":  # it runs the top rung only
+        return
+    for i, rung in enumerate(fidelity.rungs[:-1]):
+        if rung not in points:
+            shown = ", ".join(str(p) for p in points)
+            raise ConfigError(
+                f"fidelity.rungs[{i}] = {rung} would never decide: fidelity.pruner "
+                f"{fidelity.pruner} (reduction_factor {fidelity.reduction_factor}) decides at "
+                f"{shown}; list those rungs or use pruner successive-halving"
+            )
+
+
 def _check_samples(samples: SamplesConfig) -> None:
     if samples.batch_size % samples.chunk:
         raise ConfigError(
@@ -282,6 +331,8 @@ def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfi
         raise ConfigError(str(error)) from error
     _check_samples(config.samples)
     _check_rungs(config.fidelity, config.samples.chunk)
+    _check_sampler(config.sampler, config.space)
+    _check_pruner(config.fidelity, config.sampler)
     _check_warm_starts(config.warm_start, config.steps)
     _check_artifacts(config.artifacts)
     return replace(config, space=_complete_space(config.space))

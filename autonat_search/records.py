@@ -13,6 +13,9 @@ Study attributes (written by ``start-study``, except ``reevaluations``):
 ``reevaluations``         dict[str(trial number), dict[str(seed), float]]: fresh-seed FIDs
 ``artifact_store``        str: where trials upload artifacts (absolute folder or s3:// URL);
                           absent: no artifacts
+``noise_floor``           dict: the first warm start's FID per rung on a few sample seeds
+                          (``NoiseFloor``), measured once by the first worker
+``noise_floor_claim``     float: when a worker began measuring it (seconds since the epoch)
 ========================  ===================================================================
 
 The study's metric name (``FID@<top rung>``) and its note (optuna-dashboard) are written by
@@ -59,6 +62,8 @@ __all__ = [
     "STUDY_CONFIG",
     "STUDY_FINGERPRINT",
     "STUDY_READY",
+    "STUDY_NOISE_FLOOR",
+    "STUDY_NOISE_FLOOR_CLAIM",
     "STUDY_REEVALUATIONS",
     "STUDY_WARM_START_NOTES",
     "TRIAL_ARTIFACT_SECONDS",
@@ -69,6 +74,7 @@ __all__ = [
     "TRIAL_SECONDS",
     "TRIAL_STRATEGY",
     "TRIAL_WARM_START",
+    "NoiseFloor",
     "StudySetup",
     "TrialRecord",
     "add_reevaluation",
@@ -78,6 +84,8 @@ __all__ = [
     "read_artifact_store",
     "read_budget",
     "read_bundle_path",
+    "read_noise_floor",
+    "read_noise_floor_claim",
     "read_config_dict",
     "read_fingerprint",
     "read_reevaluations",
@@ -91,6 +99,8 @@ __all__ = [
     "write_budget",
     "write_device",
     "write_fail_reason",
+    "write_noise_floor",
+    "write_noise_floor_claim",
     "write_rung",
     "write_study_setup",
     "write_strategy",
@@ -105,6 +115,8 @@ STUDY_WARM_START_NOTES = "warm_start_notes"
 STUDY_READY = "ready"
 STUDY_REEVALUATIONS = "reevaluations"
 STUDY_ARTIFACT_STORE = "artifact_store"
+STUDY_NOISE_FLOOR = "noise_floor"
+STUDY_NOISE_FLOOR_CLAIM = "noise_floor_claim"
 
 TRIAL_STRATEGY = "strategy"
 TRIAL_FID_PER_RUNG = "fid_per_rung"
@@ -232,6 +244,51 @@ def add_reevaluation(study: _Attributed, results: dict[int, float], seed: int) -
     for trial, fid in results.items():
         stored.setdefault(str(trial), {})[str(seed)] = fid
     study.set_user_attr(STUDY_REEVALUATIONS, stored)
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """Seed-to-seed spread of FID: one strategy (a warm start) on several sample seeds."""
+
+    warm_start: str
+    seeds: tuple[int, ...]
+    fids: dict[int, tuple[float, ...]]  # rung -> FID on each seed, in the order of ``seeds``
+
+    @property
+    def spread(self) -> dict[int, float]:
+        """Per rung: the largest FID minus the smallest over the seeds."""
+        return {rung: max(values) - min(values) for rung, values in self.fids.items()}
+
+
+def write_noise_floor(study: _Attributed, floor: NoiseFloor) -> None:
+    study.set_user_attr(
+        STUDY_NOISE_FLOOR,
+        {
+            "warm_start": floor.warm_start,
+            "seeds": list(floor.seeds),
+            "fids": {str(rung): list(values) for rung, values in floor.fids.items()},
+        },
+    )
+
+
+def read_noise_floor(study: _Attributed) -> NoiseFloor | None:
+    stored = study.user_attrs.get(STUDY_NOISE_FLOOR)
+    if stored is None:
+        return None
+    return NoiseFloor(
+        warm_start=str(stored["warm_start"]),
+        seeds=tuple(int(s) for s in stored["seeds"]),
+        fids={int(r): tuple(float(f) for f in v) for r, v in stored["fids"].items()},
+    )
+
+
+def write_noise_floor_claim(study: _Attributed, when: float) -> None:
+    study.set_user_attr(STUDY_NOISE_FLOOR_CLAIM, when)
+
+
+def read_noise_floor_claim(study: _Attributed) -> float | None:
+    when = study.user_attrs.get(STUDY_NOISE_FLOOR_CLAIM)
+    return None if when is None else float(when)
 
 
 # -- trial ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from autonat_search import records
 from autonat_search.config import StudyConfig, parse_study_config
 from autonat_search.errors import ConfigError, StudyError
 from autonat_search.notes import write_study_presentation
+from autonat_search.samplers.finite_difference import study_notes
 from autonat_search.space import build_space
 from autonat_search.storage import StudyLock, guarded, load_study, storage_url_of
 from nat_core.bundle_file import BundleError, read_bundle
@@ -130,7 +131,7 @@ def start_study(
         )
         records.write_study_setup(study, setup)
         if not study.get_trials(deepcopy=False):
-            notes = _enqueue(study, planned, config.space.kind)
+            notes = _enqueue(study, planned, config.space.kind) + study_notes(config)
             records.write_warm_start_notes(study, notes)
         write_study_presentation(study, config)
         records.mark_ready(study)

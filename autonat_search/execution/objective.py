@@ -22,6 +22,7 @@ from autonat_search.errors import TrialFailure
 from autonat_search.execution.evaluation import evaluate_chunks, sample_plan
 from autonat_search.execution.progress import log_rung
 from autonat_search.execution.trial_artifacts import TrialArtifacts
+from autonat_search.samplers.finite_difference import trial_rungs
 from autonat_search.space import SearchSpace
 from nat_core.fid import fid_from_stats
 from nat_core.pipeline import GeneratorBundle
@@ -66,7 +67,7 @@ class FidObjective:
         stats = self.bundle.empty_stats()
         fids: dict[int, float] = {}
         started, done, fid = time.perf_counter(), 0, math.nan
-        rungs = self.config.fidelity.rungs
+        rungs = trial_rungs(self.config)
         for index, rung in enumerate(rungs):
             stats = stats.merge(
                 evaluate_chunks(self.bundle, strategy, plan.chunks_between(done, rung), plan)

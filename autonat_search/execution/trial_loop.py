@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +24,11 @@ from optuna.trial import TrialState
 
 from autonat_search import records
 from autonat_search.errors import TooManyFailures
+from autonat_search.execution.noise_floor import ensure_noise_floor
 from autonat_search.execution.objective import FidObjective
 from autonat_search.execution.progress import log_trial_end, log_trial_start
 from autonat_search.execution.trial_artifacts import TrialArtifacts
-from autonat_search.samplers import build_pruner, build_sampler
+from autonat_search.samplers import build_study_sampler, study_pruner
 from autonat_search.space import build_space
 from autonat_search.storage import (
     HeartbeatSettings,
@@ -39,12 +39,10 @@ from autonat_search.storage import (
 )
 from autonat_search.study import finished, state_counts, study_config
 from nat_core.pipeline import GeneratorBundle
-from nat_core.seeding import derive_seed
 
 __all__ = [
     "LoopSummary",
     "WorkerOptions",
-    "actor_seed",
     "run_study_trials",
     "run_trial_loop",
 ]
@@ -96,6 +94,9 @@ def _reserve(study: optuna.Study, storage: RDBStorage) -> str:
         return "done"
     if done + counts[TrialState.RUNNING] >= budget:
         return "wait"
+    has_work = getattr(study.sampler, "has_work", None)  # the finite-difference sampler's
+    if has_work is not None and not has_work(study):
+        return "wait"  # every evaluation it can propose now is running
     return "run"
 
 
@@ -157,12 +158,6 @@ def run_trial_loop(
     return summary
 
 
-def actor_seed(seed: int) -> int:
-    """Each actor's sampler gets its own stream, so parallel actors do not propose twins."""
-    entropy = uuid.uuid4().int & (2**63 - 1)
-    return derive_seed(seed, entropy, bits=32)  # 32 bits: samplers seed NumPy's RandomState
-
-
 def run_study_trials(
     bundle: GeneratorBundle, options: WorkerOptions, *, device_name: str, stop: threading.Event
 ) -> LoopSummary:
@@ -174,8 +169,8 @@ def run_study_trials(
     study = optuna.load_study(
         study_name=options.study_name,
         storage=storage,
-        sampler=build_sampler(config.sampler, seed=actor_seed(config.sampler.seed)),
-        pruner=build_pruner(config.fidelity),
+        sampler=build_study_sampler(config),  # random choices from (seed, trial number)
+        pruner=study_pruner(config),
     )
     objective = FidObjective(
         bundle=bundle,
@@ -186,10 +181,12 @@ def run_study_trials(
         if location is None
         else TrialArtifacts(location, config.samples.seed, config.device.precision),
     )
+    lock = StudyLock(options.storage_url, options.study_name)
+    ensure_noise_floor(study, bundle, config, lock)  # once per study, by the first worker
     return run_trial_loop(
         study,
         objective,
-        StudyLock(options.storage_url, options.study_name),
+        lock,
         storage=storage,
         stop=stop,
         poll_seconds=options.poll_seconds,

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autonat_search.errors import StudyError
 from autonat_search.records import TrialRecord, require_strategy, require_value
+from autonat_search.reporting.noise import describe_noise_floor, noise_floor_verdict
 from autonat_search.study import study_config
 from nat_core.strategy import REFERENCE_KEYS, GenerationStrategy
 
@@ -50,6 +51,7 @@ def write_strategy_file(study: optuna.Study, chosen: ExportedStrategy, out: Path
         f"samples: {chosen.samples}",
         f"date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}",
     ]
+    comments.append(describe_noise_floor(noise_floor_verdict(study)))
     if chosen.reevaluated_fid is not None:
         comments.insert(
             4,
