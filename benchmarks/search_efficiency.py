@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,7 +48,9 @@ from autonat_search.config import (  # noqa: E402
     SpaceConfig,
     StudyConfig,
     load_study_config,
+    parse_study_config,
 )
+from autonat_search.errors import ConfigError  # noqa: E402
 from autonat_search.execution.evaluation import evaluate_chunks, sample_plan  # noqa: E402
 from autonat_search.execution.objective import FidObjective  # noqa: E402
 from autonat_search.samplers import build_study_sampler, study_pruner  # noqa: E402
@@ -146,12 +148,17 @@ def run_search(bundle: GeneratorBundle, base: StudyConfig, run: Run, fresh_seeds
     fresh = FreshFid(
         bundle, config, [derive_seed(run.seed, "fresh", i, bits=31) for i in range(fresh_seeds)]
     )
-    rows, images, best_search, best_fresh = [], 0, math.inf, math.nan
+    rows, images, best_search, best_fresh, failures = [], 0, math.inf, math.nan, 0
     while images < run.budget:
         study.optimize(objective, n_trials=1, catch=(Exception,))
         trial = study.trials[-1]
-        if not trial.intermediate_values:
-            continue  # a failed evaluation generated nothing countable
+        if not trial.intermediate_values:  # a failed evaluation generated nothing countable
+            failures += 1
+            if failures >= 5:
+                reason = trial.user_attrs.get(records.TRIAL_FAIL_REASON)
+                raise RuntimeError(f"{run.label}: 5 evaluations in a row failed: {reason}")
+            continue
+        failures = 0
         rung = max(trial.intermediate_values)
         images += rung
         fid = trial.intermediate_values[rung]
@@ -211,7 +218,9 @@ def run_all(
         return [keep(_run_one(a)) for a in args]
     with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=init) as pool:
         futures = [pool.submit(_run_one, a) for a in args]
-        return [keep(f.result()) for f in futures]
+        for future in as_completed(futures):
+            keep(future.result())
+        return [f.result() for f in futures]
 
 
 def final_best(rows: list) -> float:
@@ -358,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         args.pilot_budget, args.fresh_seeds, args.jobs = 200, 1, 1
         args.spaces = "centered"
     if args.study_rungs:
-        rungs = tuple(int(n) for n in args.study_rungs.split(","))
-        base = replace(base, fidelity=replace(base.fidelity, rungs=rungs))
+        data = base.to_dict()
+        data["fidelity"]["rungs"] = [int(n) for n in args.study_rungs.split(",")]
+        base = parse_study_config(data, source_dir=base.source_dir)  # checks the rungs
     methods = args.methods.split(",")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -402,4 +412,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except ConfigError as error:
+        raise SystemExit(f"search_efficiency: {error}") from None
