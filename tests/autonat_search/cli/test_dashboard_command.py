@@ -138,7 +138,8 @@ def test_dashboard_on_a_missing_embedded_store_says_so_and_creates_nothing(tmp_p
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert lines == ["error: no store at autonat-search.db: nothing to show (give --storage URL)"]
+    store = tmp_path.resolve() / "autonat-search.db"  # the embedded default, made absolute
+    assert lines == [f"error: no store at {store}: nothing to show (give --storage URL)"]
     assert list(tmp_path.iterdir()) == []
 
 
