@@ -9,23 +9,60 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from autonat_search.errors import ConfigError
+from nat_core.bundle_file import BundleError, BundleSpec, read_bundle
+from nat_core.schema import Field, SchemaError, parse, spec
+from nat_core.yaml_files import load_yaml_text
 
-SPACE_KINDS = ("per-step", "parametric")
-SAMPLERS = ("tpe", "gp", "cmaes", "random")
-PRUNERS = ("successive-halving", "median", "none")
+if TYPE_CHECKING:  # nat_core.pipeline imports torch; a study file is read without it
+    from nat_core.pipeline import Precision
+
+__all__ = [
+    "DEFAULT_ARTIFACT_STORE",
+    "DEFAULT_RANGES",
+    "DEVICE_KINDS",
+    "LABEL_MODES",
+    "MASK_FAMILIES",
+    "PRECISIONS",
+    "PRUNERS",
+    "RANGE_KEYS",
+    "SAMPLERS",
+    "SPACE_KINDS",
+    "WARM_STARTS",
+    "ArtifactsConfig",
+    "BudgetConfig",
+    "DeviceConfig",
+    "FidelityConfig",
+    "SamplerConfig",
+    "SamplesConfig",
+    "SpaceConfig",
+    "StudyConfig",
+    "check_bundle_loads",
+    "check_study_files",
+    "load_study_config",
+    "parse_study_config",
+    "pruner_decision_points",
+]
+
+SPACE_KINDS = ("per-step", "parametric", "raw", "centered")
+SAMPLERS = ("tpe", "gp", "cmaes", "random", "finite-difference")
+# successive-halving: ours, deciding at exactly the study's rungs; optuna-successive-halving:
+# Optuna's, deciding at rungs[0] * reduction_factor^k (refused unless every rung is one).
+PRUNERS = ("successive-halving", "optuna-successive-halving", "median", "none")
 LABEL_MODES = ("balanced", "uniform")
 DEVICE_KINDS = ("cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")  # nat_core.pipeline's
 WARM_STARTS = ("reference-initial", "autonat-l-t8-published")
 MASK_FAMILIES = ("cosine", "power")
+DEFAULT_ARTIFACT_STORE = "artifacts/"
+NO_ARTIFACTS = "none"
 RANGE_KEYS = {
     "per-step": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
     "parametric": ("mask_ratio", "mask_exponent", "remask_temp", "sample_temp", "cfg"),
+    "raw": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
+    "centered": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
 }
 DEFAULT_RANGES = {
     "mask_ratio": (0.0, 1.0),
@@ -36,53 +73,108 @@ DEFAULT_RANGES = {
 }
 
 
+def _is_range(value: tuple[Any, ...]) -> bool:
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    return len(value) == 2 and numbers and 0.0 <= value[0] < value[1]
+
+
+_RANGE = Field(
+    list,
+    rule=_is_range,
+    convert=lambda v: (float(v[0]), float(v[1])),
+    describe="[low, high] with 0 <= low < high",
+)
+
+
 @dataclass(frozen=True)
 class SpaceConfig:
-    kind: str = "per-step"
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    mask_families: tuple[str, ...] = MASK_FAMILIES
+    kind: str = spec(str, default="per-step", choices=SPACE_KINDS)
+    # Completed with DEFAULT_RANGES for the kind's keys by parse_study_config.
+    ranges: dict[str, tuple[float, float]] = spec(
+        dict, default_factory=dict, keys=tuple(DEFAULT_RANGES), item=_RANGE
+    )
+    mask_families: tuple[str, ...] = spec(
+        list, default=MASK_FAMILIES, nonempty=True, item=Field(str, choices=MASK_FAMILIES)
+    )
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    name: str = "tpe"
-    seed: int = 0
+    name: str = spec(str, default="tpe", choices=SAMPLERS)
+    seed: int = spec(int, default=0, minimum=0)
+    # finite-difference only: element-wise gradient clipping (None: none, as by default)
+    grad_clip: float | None = spec(float, default=None, above=0)
 
 
 @dataclass(frozen=True)
 class FidelityConfig:
-    rungs: tuple[int, ...] = (5000, 10000, 50000)
-    pruner: str = "successive-halving"
-    reduction_factor: int = 3
+    rungs: tuple[int, ...] = spec(
+        list,
+        default=(5000, 10000, 50000),
+        nonempty=True,
+        item=Field(int, minimum=2),
+        describe="a non-empty list of sample counts",
+    )
+    pruner: str = spec(str, default="successive-halving", choices=PRUNERS)
+    reduction_factor: int = spec(int, default=3, minimum=2)
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    n_trials: int = spec(int, minimum=1)
 
 
 @dataclass(frozen=True)
 class SamplesConfig:
-    seed: int = 0
-    chunk: int = 125
-    batch_size: int = 250
-    labels: str = "balanced"
+    seed: int = spec(int, default=0, minimum=0)
+    chunk: int = spec(int, default=125, minimum=1)
+    batch_size: int = spec(int, default=None, minimum=1)  # default: two chunks
+    labels: str = spec(str, default="balanced", choices=LABEL_MODES)
+
+    def __post_init__(self) -> None:
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", 2 * self.chunk)
 
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    kind: str = "cuda"
-    precision: str = "bf16"
+    kind: str = spec(str, default="cuda", choices=DEVICE_KINDS)
+    precision: Precision = spec(str, default="bf16", choices=PRECISIONS)
+
+
+@dataclass(frozen=True)
+class ArtifactsConfig:
+    # A folder (relative to the study file), s3://bucket/prefix, or "none".
+    store: str = spec(
+        str,
+        default=DEFAULT_ARTIFACT_STORE,
+        nonempty=True,
+        describe='a folder, s3://bucket/prefix or "none"',
+    )
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    name: str
-    bundle: str
-    steps: int
-    n_trials: int
-    space: SpaceConfig = field(default_factory=SpaceConfig)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    fidelity: FidelityConfig = field(default_factory=FidelityConfig)
-    samples: SamplesConfig = field(default_factory=SamplesConfig)
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    warm_start: tuple[str, ...] = ("reference-initial",)
-    source_dir: Path = field(default=Path("."), compare=False)
+    name: str = spec(str, nonempty=True, convert=str.strip)
+    bundle: str = spec(str, nonempty=True, describe="the path of a bundle file")
+    steps: int = spec(int, minimum=2)
+    budget: BudgetConfig = spec(BudgetConfig)
+    space: SpaceConfig = spec(SpaceConfig)
+    sampler: SamplerConfig = spec(SamplerConfig)
+    fidelity: FidelityConfig = spec(FidelityConfig)
+    samples: SamplesConfig = spec(SamplesConfig)
+    device: DeviceConfig = spec(DeviceConfig)
+    warm_start: tuple[str, ...] = spec(
+        list,
+        default=("reference-initial",),
+        item=Field(str, nonempty=True, describe="a name or a strategy file"),
+    )
+    artifacts: ArtifactsConfig = spec(ArtifactsConfig)
+    source_dir: Path = field(default=Path("."), compare=False)  # not a file key
+
+    @property
+    def n_trials(self) -> int:
+        return self.budget.n_trials
 
     @property
     def full_samples(self) -> int:
@@ -96,160 +188,119 @@ class StudyConfig:
         path = Path(entry).expanduser()
         return path if path.is_absolute() else (self.source_dir / path).resolve()
 
+    def artifact_location(self) -> str | None:
+        """Where trials upload their artifacts: an absolute folder, an ``s3://`` URL, or None
+        (``store: none``)."""
+        store = self.artifacts.store.strip()
+        if store.lower() == NO_ARTIFACTS:
+            return None
+        if "://" in store:
+            return store
+        path = Path(store).expanduser()
+        return str(path if path.is_absolute() else (self.source_dir / path).resolve())
+
     def to_dict(self) -> dict[str, Any]:
         """The canonical, YAML/JSON-friendly form (stored in the study)."""
         data = asdict(self)
         data.pop("source_dir")
-        n_trials = data.pop("n_trials")
-        data["budget"] = {"n_trials": n_trials}
-        data["space"]["ranges"] = {k: list(v) for k, v in self.space.ranges.items()}
-        data["space"]["mask_families"] = list(self.space.mask_families)
-        data["fidelity"]["rungs"] = list(self.fidelity.rungs)
-        data["warm_start"] = list(self.warm_start)
-        return data
+        if data["sampler"]["grad_clip"] is None:  # so that older stored configs reconcile
+            del data["sampler"]["grad_clip"]
+        return _plain(data)
 
     def with_budget(self, n_trials: int) -> StudyConfig:
-        return replace(self, n_trials=n_trials)
+        return replace(self, budget=BudgetConfig(n_trials=n_trials))
 
 
-# -- parsing helpers -----------------------------------------------------------------------
-
-
-def _section(data: Mapping[str, Any], key: str, allowed: set[str]) -> dict[str, Any]:
-    value = data.get(key, {})
-    if value is None:
-        value = {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{key} must be a mapping, got {value!r}")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown key {key}.{unknown[0]}")
-    return dict(value)
-
-
-def _int(value: Any, key: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively: the form JSON gives back."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     return value
 
 
-def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
-    return value
+# -- rules across keys ------------------------------------------------------------------------
 
 
-def _range(value: Any, key: str) -> tuple[float, float]:
-    ok = (
-        isinstance(value, list | tuple)
-        and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    )
-    if not ok or not 0.0 <= value[0] < value[1]:
-        raise ConfigError(f"{key} must be [low, high] with 0 <= low < high, got {value!r}")
-    return float(value[0]), float(value[1])
-
-
-def _parse_space(data: Mapping[str, Any]) -> SpaceConfig:
-    raw = _section(data, "space", {"kind", "ranges", "mask_families"})
-    kind = _choice(raw.get("kind", "per-step"), "space.kind", SPACE_KINDS)
-    ranges_raw = raw.get("ranges") or {}
-    if not isinstance(ranges_raw, Mapping):
-        raise ConfigError(f"space.ranges must be a mapping, got {ranges_raw!r}")
-    allowed = RANGE_KEYS[kind]
-    unknown = sorted(set(ranges_raw) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown key space.ranges.{unknown[0]} for space.kind {kind}")
-    ranges = {k: DEFAULT_RANGES[k] for k in allowed}
-    for key, value in ranges_raw.items():
-        ranges[key] = _range(value, f"space.ranges.{key}")
+def _complete_space(space: SpaceConfig) -> SpaceConfig:
+    allowed = RANGE_KEYS[space.kind]
+    for key in space.ranges:
+        if key not in allowed:
+            raise ConfigError(f"unknown key space.ranges.{key} for space.kind {space.kind}")
+    ranges = {k: space.ranges.get(k, DEFAULT_RANGES[k]) for k in allowed}
     if ranges["mask_ratio"][1] > 1.0:
-        raise ConfigError(f"space.ranges.mask_ratio must lie in [0, 1], got {ranges_raw}")
-    if "mask_exponent" in ranges and ranges["mask_exponent"][0] <= 0.0:
-        raise ConfigError(f"space.ranges.mask_exponent must be > 0, got {ranges['mask_exponent']}")
-    families = raw.get("mask_families", list(MASK_FAMILIES))
-    if not isinstance(families, list) or not families:
-        raise ConfigError(f"space.mask_families must be a non-empty list, got {families!r}")
-    for i, family in enumerate(families):
-        _choice(family, f"space.mask_families[{i}]", MASK_FAMILIES)
-    return SpaceConfig(kind=kind, ranges=ranges, mask_families=tuple(families))
-
-
-def _parse_fidelity(data: Mapping[str, Any], chunk: int) -> FidelityConfig:
-    raw = _section(data, "fidelity", {"rungs", "pruner", "reduction_factor"})
-    rungs = raw.get("rungs", list(FidelityConfig.rungs))
-    if not isinstance(rungs, list) or not rungs:
         raise ConfigError(
-            f"fidelity.rungs must be a non-empty list of sample counts, got {rungs!r}"
+            f"space.ranges.mask_ratio must lie in [0, 1], got {list(ranges['mask_ratio'])}"
         )
+    if "mask_exponent" in ranges and ranges["mask_exponent"][0] <= 0.0:
+        raise ConfigError(
+            f"space.ranges.mask_exponent must be > 0, got {list(ranges['mask_exponent'])}"
+        )
+    return replace(space, ranges=ranges)
+
+
+def _check_rungs(fidelity: FidelityConfig, chunk: int) -> None:
+    rungs = fidelity.rungs
     for i, n in enumerate(rungs):
-        _int(n, f"fidelity.rungs[{i}]", minimum=2)
         if n % chunk:
             raise ConfigError(
                 f"fidelity.rungs[{i}] = {n} is not a multiple of samples.chunk = {chunk}"
             )
         if i and n <= rungs[i - 1]:
-            raise ConfigError(f"fidelity.rungs must increase, got {rungs!r}")
-    return FidelityConfig(
-        rungs=tuple(rungs),
-        pruner=_choice(raw.get("pruner", "successive-halving"), "fidelity.pruner", PRUNERS),
-        reduction_factor=_int(
-            raw.get("reduction_factor", 3), "fidelity.reduction_factor", minimum=2
-        ),
-    )
+            raise ConfigError(f"fidelity.rungs must increase, got {list(rungs)}")
 
 
-def _parse_samples(data: Mapping[str, Any]) -> SamplesConfig:
-    raw = _section(data, "samples", {"seed", "chunk", "batch_size", "labels"})
-    chunk = _int(raw.get("chunk", 125), "samples.chunk", minimum=1)
-    batch = _int(raw.get("batch_size", 2 * chunk), "samples.batch_size", minimum=1)
-    if batch % chunk:
+def _check_sampler(sampler: SamplerConfig, space: SpaceConfig) -> None:
+    if sampler.grad_clip is not None and sampler.name != "finite-difference":
         raise ConfigError(
-            f"samples.batch_size = {batch} is not a multiple of samples.chunk = {chunk}"
+            f"sampler.grad_clip is for the finite-difference sampler, not {sampler.name}"
         )
-    return SamplesConfig(
-        seed=_int(raw.get("seed", 0), "samples.seed", minimum=0),
-        chunk=chunk,
-        batch_size=batch,
-        labels=_choice(raw.get("labels", "balanced"), "samples.labels", LABEL_MODES),
-    )
+    if sampler.name == "finite-difference" and space.kind != "raw":
+        raise ConfigError(
+            "sampler.name finite-difference works on the raw per-step numbers: "
+            f"space.kind must be raw, got {space.kind}"
+        )
 
 
-def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfig:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"a study file holds a mapping at the top level, got {data!r}")
-    top = {
-        "name",
-        "bundle",
-        "steps",
-        "space",
-        "sampler",
-        "fidelity",
-        "budget",
-        "samples",
-        "device",
-        "warm_start",
-    }
-    unknown = sorted(set(data) - top)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"name must be a non-empty string, got {name!r}")
-    bundle = data.get("bundle")
-    if not isinstance(bundle, str) or not bundle:
-        raise ConfigError(f"bundle must be the path of a bundle file, got {bundle!r}")
-    steps = _int(data.get("steps"), "steps", minimum=2)
-    sampler_raw = _section(data, "sampler", {"name", "seed"})
-    budget_raw = _section(data, "budget", {"n_trials"})
-    device_raw = _section(data, "device", {"kind", "precision"})
-    samples = _parse_samples(data)
-    warm = data.get("warm_start", ["reference-initial"]) or []
-    if not isinstance(warm, list):
-        raise ConfigError(f"warm_start must be a list, got {warm!r}")
-    for i, entry in enumerate(warm):
-        if not isinstance(entry, str) or not entry:
-            raise ConfigError(f"warm_start[{i}] must be a name or a strategy file, got {entry!r}")
+def pruner_decision_points(fidelity: FidelityConfig) -> tuple[int, ...] | None:
+    """The sample counts where the pruner can decide below the top rung (None: any step)."""
+    top = fidelity.rungs[-1]
+    if fidelity.pruner == "optuna-successive-halving":
+        points, point = [], fidelity.rungs[0]
+        while point < top:
+            points.append(point)
+            point *= fidelity.reduction_factor
+        return tuple(points)
+    if fidelity.pruner == "successive-halving":
+        return fidelity.rungs[:-1]
+    return None
+
+
+def _check_pruner(fidelity: FidelityConfig, sampler: SamplerConfig) -> None:
+    points = pruner_decision_points(fidelity)
+    if points is None or sampler.name == "finite-difference":  # it runs the top rung only
+        return
+    for i, rung in enumerate(fidelity.rungs[:-1]):
+        if rung not in points:
+            shown = ", ".join(str(p) for p in points)
+            raise ConfigError(
+                f"fidelity.rungs[{i}] = {rung} would never decide: fidelity.pruner "
+                f"{fidelity.pruner} (reduction_factor {fidelity.reduction_factor}) decides at "
+                f"{shown}; list those rungs or use pruner successive-halving"
+            )
+
+
+def _check_samples(samples: SamplesConfig) -> None:
+    if samples.batch_size % samples.chunk:
+        raise ConfigError(
+            f"samples.batch_size = {samples.batch_size} is not a multiple of "
+            f"samples.chunk = {samples.chunk}"
+        )
+
+
+def _check_warm_starts(warm_start: tuple[str, ...], steps: int) -> None:
+    for i, entry in enumerate(warm_start):
         if entry == "autonat-l-t8-published" and steps != 8:
             raise ConfigError(f"warm_start[{i}] {entry} is an 8-step strategy; steps is {steps}")
         if entry not in WARM_STARTS and not entry.endswith((".yaml", ".yml")):
@@ -257,36 +308,97 @@ def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfi
                 f"warm_start[{i}] must be one of {', '.join(WARM_STARTS)} or a .yaml "
                 f"strategy file, got {entry!r}"
             )
-    return StudyConfig(
-        name=name.strip(),
-        bundle=bundle,
-        steps=steps,
-        n_trials=_int(budget_raw.get("n_trials"), "budget.n_trials", minimum=1),
-        space=_parse_space(data),
-        sampler=SamplerConfig(
-            name=_choice(sampler_raw.get("name", "tpe"), "sampler.name", SAMPLERS),
-            seed=_int(sampler_raw.get("seed", 0), "sampler.seed", minimum=0),
-        ),
-        fidelity=_parse_fidelity(data, samples.chunk),
-        samples=samples,
-        device=DeviceConfig(
-            kind=_choice(device_raw.get("kind", "cuda"), "device.kind", DEVICE_KINDS),
-            precision=_choice(device_raw.get("precision", "bf16"), "device.precision", PRECISIONS),
-        ),
-        warm_start=tuple(warm),
-        source_dir=source_dir,
-    )
+
+
+def _check_artifacts(artifacts: ArtifactsConfig) -> None:
+    store = artifacts.store.strip()
+    if "://" not in store:
+        return
+    scheme, _, rest = store.partition("://")
+    if scheme != "s3" or not rest.split("/", 1)[0]:
+        raise ConfigError(
+            f'artifacts.store must be a folder, s3://bucket/prefix or "none", got {store!r}'
+        )
+
+
+def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfig:
+    """A validated config from a study file's content (or a stored canonical form)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a study file holds a mapping at the top level, got {data!r}")
+    try:
+        config = parse(StudyConfig, data, source_dir=source_dir)
+    except SchemaError as error:
+        raise ConfigError(str(error)) from error
+    _check_samples(config.samples)
+    _check_rungs(config.fidelity, config.samples.chunk)
+    _check_sampler(config.sampler, config.space)
+    _check_pruner(config.fidelity, config.sampler)
+    _check_warm_starts(config.warm_start, config.steps)
+    _check_artifacts(config.artifacts)
+    return replace(config, space=_complete_space(config.space))
 
 
 def load_study_config(path: str | Path) -> StudyConfig:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"study file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    data = load_yaml_text(path.read_text(), source=path, error=ConfigError)
     try:
         return parse_study_config(data, source_dir=path.resolve().parent)
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def check_study_files(config: StudyConfig, source: str | Path) -> BundleSpec:
+    """The files a study file (``source``) names, checked without torch: the bundle file
+    (every file it names exists), the steps against the bundle's sequence length, the
+    warm-start files. Errors name ``source``."""
+    try:
+        return _check_study_files(config)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def _check_study_files(config: StudyConfig) -> BundleSpec:
+    try:
+        bundle = read_bundle(config.bundle_path())
+    except BundleError as error:
+        raise ConfigError(f"bundle: {error}") from error
+    if config.steps > bundle.seq_len:
+        raise ConfigError(
+            f"steps = {config.steps} does not fit bundle {bundle.name!r}: its images have "
+            f"{bundle.seq_len} tokens and each step must unmask at least one"
+        )
+    from nat_core.strategy import GenerationStrategy, StrategyError
+
+    for i, entry in enumerate(config.warm_start):
+        if entry in WARM_STARTS:
+            continue
+        try:
+            strategy = GenerationStrategy.load(config.warm_start_path(entry))
+        except StrategyError as error:
+            raise ConfigError(f"warm_start[{i}]: {error}") from error
+        if strategy.steps != config.steps:
+            raise ConfigError(
+                f"warm_start[{i}] {entry} has {strategy.steps} steps; steps is {config.steps}"
+            )
+    return bundle
+
+
+def check_bundle_loads(bundle: BundleSpec) -> None:
+    """Build every part of ``bundle`` on the CPU and load its checkpoint (this imports torch):
+    a truncated or wrongly shaped checkpoint, or reference statistics of the wrong dimension,
+    refused now rather than in every worker's actors."""
+    from nat_core.checkpoints import CheckpointMismatchError
+    from nat_core.fid import FeatureWeightsError, ReferenceStatsError
+    from nat_core.pipeline import load_bundle
+
+    try:
+        load_bundle(bundle, device="cpu")
+    except (
+        BundleError,
+        CheckpointMismatchError,
+        FeatureWeightsError,
+        ReferenceStatsError,
+    ) as error:
+        raise ConfigError(f"bundle: {error}") from error

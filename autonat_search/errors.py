@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "AutonatError",
+    "BundleMismatchError",
+    "ConfigError",
+    "StorageError",
+    "StudyError",
+    "TooManyFailures",
+    "TrialFailure",
+]
+
 
 class AutonatError(Exception):
     """Base of every error the service reports to its user."""
@@ -21,6 +31,10 @@ class StorageError(AutonatError):
 
 class BundleMismatchError(AutonatError):
     """A worker's bundle differs from the one the study recorded."""
+
+
+class TooManyFailures(AutonatError):
+    """Every recent trial on a worker failed: the worker is broken, not the strategies."""
 
 
 class TrialFailure(AutonatError):

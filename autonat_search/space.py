@@ -22,7 +22,10 @@ from scipy.optimize import lsq_linear, minimize_scalar
 
 from autonat_search.config import SpaceConfig
 from autonat_search.errors import ConfigError
+from autonat_search.spaces import CenteredSpace, RawStepSpace
 from nat_core.strategy import GenerationStrategy
+
+__all__ = ["ParametricSpace", "PerStepSpace", "SearchSpace", "build_space", "mask_curve"]
 
 
 class SearchSpace(Protocol):
@@ -36,6 +39,10 @@ class SearchSpace(Protocol):
 def build_space(config: SpaceConfig, *, steps: int) -> SearchSpace:
     if config.kind == "per-step":
         return PerStepSpace(steps=steps, ranges=config.ranges)
+    if config.kind == "raw":
+        return RawStepSpace(steps=steps, ranges=config.ranges)
+    if config.kind == "centered":
+        return CenteredSpace(steps=steps, ranges=config.ranges)
     return ParametricSpace(steps=steps, ranges=config.ranges, families=config.mask_families)
 
 
@@ -52,12 +59,14 @@ class PerStepSpace:
             previous = lo + (previous - lo) * fraction
             ratios.append(previous)
 
-        def floats(name: str, key: str, count: int) -> list[float]:
+        def floats(name: str, key: str, count: int) -> tuple[float, ...]:
             low, high = self.ranges[key]
-            return [trial.suggest_float(f"{name}_{t}", low, high) for t in range(1, count + 1)]
+            return tuple(
+                trial.suggest_float(f"{name}_{t}", low, high) for t in range(1, count + 1)
+            )
 
         return GenerationStrategy(
-            mask_ratios=ratios,
+            mask_ratios=tuple(ratios),
             remask_temps=floats("remask_temp", "remask_temp", self.steps - 1),
             sample_temps=floats("sample_temp", "sample_temp", self.steps),
             cfg_scales=floats("cfg", "cfg", self.steps),

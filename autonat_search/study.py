@@ -1,8 +1,8 @@
 """Creating a study from a config, and reading what a study recorded about itself.
 
 A study stores its whole config, its budget, its bundle's fingerprint and the bundle path
-as user attributes. ``start_study`` is idempotent: the same config gives the same study; a
-different config under the same name is an error, except a raised budget.
+as user attributes (see ``records``). ``start_study`` is idempotent: the same config gives
+the same study; a different config under the same name is an error, except a raised budget.
 """
 
 from __future__ import annotations
@@ -15,20 +15,26 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from autonat_search import records
 from autonat_search.config import StudyConfig, parse_study_config
 from autonat_search.errors import ConfigError, StudyError
-from autonat_search.objective import STRATEGY_ATTR, WARM_START_ATTR
+from autonat_search.notes import write_study_presentation
+from autonat_search.samplers.finite_difference import study_notes
 from autonat_search.space import build_space
 from autonat_search.storage import StudyLock, guarded, load_study, storage_url_of
-from nat_core.bundle import BundleError, read_bundle
+from nat_core.bundle_file import BundleError, read_bundle
 from nat_core.strategy import GenerationStrategy
 
-CONFIG_ATTR = "config"
-BUDGET_ATTR = "n_trials"
-FINGERPRINT_ATTR = "bundle_fingerprint"
-BUNDLE_PATH_ATTR = "bundle_path"
-READY_ATTR = "ready"
-NOTES_ATTR = "warm_start_notes"
+__all__ = [
+    "PUBLISHED_T8",
+    "WarmStart",
+    "finished",
+    "start_study",
+    "state_counts",
+    "study_config",
+    "warm_starts",
+]
+
 PUBLISHED_T8 = Path(__file__).with_name("data") / "autonat_l_t8_strategy.yaml"
 
 
@@ -57,10 +63,10 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-PlannedWarmStart = tuple[WarmStart, dict[str, Any], float]
+_PlannedWarmStart = tuple[WarmStart, dict[str, Any], float]
 
 
-def _plan_warm_starts(config: StudyConfig) -> list[PlannedWarmStart]:
+def _plan_warm_starts(config: StudyConfig) -> list[_PlannedWarmStart]:
     """Parameters of every warm start, found before anything is written."""
     space = build_space(config.space, steps=config.steps)
     planned = []
@@ -73,18 +79,18 @@ def _plan_warm_starts(config: StudyConfig) -> list[PlannedWarmStart]:
     return planned
 
 
-def _enqueue(study: optuna.Study, planned: list[PlannedWarmStart], kind: str) -> list[str]:
+def _enqueue(study: optuna.Study, planned: list[_PlannedWarmStart], kind: str) -> list[str]:
     notes = []
     for start, params, deviation in planned:
-        attrs: dict[str, Any] = {WARM_START_ATTR: start.label}
-        if deviation == 0.0:
-            attrs[STRATEGY_ATTR] = start.strategy.to_reference_dict()
+        exact = deviation == 0.0
+        if exact:
             notes.append(f"{start.label}: enqueued exactly")
         else:
             notes.append(
                 f"{start.label}: enqueued its nearest point of the {kind} space "
                 f"(largest deviation {deviation:.4g})"
             )
+        attrs = records.enqueued_trial_attrs(start.label, start.strategy if exact else None)
         study.enqueue_trial(params, user_attrs=attrs)
     return notes
 
@@ -106,7 +112,7 @@ def start_study(
         )
         if config.name in names:
             study = load_study(storage, config.name)
-            if study.user_attrs.get(READY_ATTR):
+            if records.is_ready(study):
                 return study, _reconcile(study, config)
         else:
             study = guarded(
@@ -116,20 +122,26 @@ def start_study(
                 url,
             )
         # A new study, or one whose set-up was interrupted: (re)write everything, then mark it.
-        study.set_user_attr(CONFIG_ATTR, config.to_dict())
-        study.set_user_attr(BUDGET_ATTR, config.n_trials)
-        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
-        study.set_user_attr(BUNDLE_PATH_ATTR, str(bundle_path))
+        setup = records.StudySetup(
+            config=config.to_dict(),
+            budget=config.n_trials,
+            fingerprint=fingerprint,
+            bundle_path=bundle_path,
+            artifact_store=config.artifact_location(),
+        )
+        records.write_study_setup(study, setup)
         if not study.get_trials(deepcopy=False):
-            study.set_user_attr(NOTES_ATTR, _enqueue(study, planned, config.space.kind))
-        study.set_user_attr(READY_ATTR, True)
+            notes = _enqueue(study, planned, config.space.kind) + study_notes(config)
+            records.write_warm_start_notes(study, notes)
+        write_study_presentation(study, config)
+        records.mark_ready(study)
         return study, f"created study {config.name!r}"
 
 
 def _reconcile(study: optuna.Study, config: StudyConfig) -> str:
-    stored = dict(study.user_attrs[CONFIG_ATTR])
+    stored = records.read_config_dict(study)
     new = config.to_dict()
-    old_budget = study.user_attrs[BUDGET_ATTR]
+    old_budget = records.read_budget(study)
     changes = _differences({**stored, "budget": None}, {**new, "budget": None})
     if changes:
         raise StudyError(
@@ -142,22 +154,18 @@ def _reconcile(study: optuna.Study, config: StudyConfig) -> str:
             f"the config asks for {config.n_trials}"
         )
     if config.n_trials > old_budget:
-        study.set_user_attr(BUDGET_ATTR, config.n_trials)
+        records.write_budget(study, config.n_trials)
+        write_study_presentation(study, config)
         return f"study {config.name!r} exists; budget raised from {old_budget} to {config.n_trials}"
     return f"study {config.name!r} exists with this config; nothing to do"
 
 
 def study_config(study: optuna.Study) -> StudyConfig:
-    attrs = study.user_attrs
-    if not attrs.get(READY_ATTR):
+    """The config a study was created with (and its budget now)."""
+    if not records.is_ready(study):
         raise StudyError(f"study {study.study_name!r} was not created by start-study")
-    config = parse_study_config(attrs[CONFIG_ATTR], source_dir=Path("."))
-    config = config.with_budget(int(attrs[BUDGET_ATTR]))
-    return config
-
-
-def bundle_path(study: optuna.Study) -> Path:
-    return Path(study.user_attrs[BUNDLE_PATH_ATTR])
+    config = parse_study_config(records.read_config_dict(study), source_dir=Path("."))
+    return config.with_budget(records.read_budget(study))
 
 
 def state_counts(study: optuna.Study) -> Counter[TrialState]:

@@ -11,52 +11,78 @@ A bundle file looks like this (relative paths resolve against the file's folder)
     features:   {kind: inception-v3-fid, weights: pt_inception-2015-12-05-6726825d.pth}
     reference_stats: fid_stats.npz
 
-``read_bundle`` validates the file and checks that every named file exists;
-``load_bundle`` builds and checks everything on the CPU before moving it to the device.
+``read_bundle`` (in ``nat_core.bundle_file``, which does not import torch) validates the
+file (its keys through ``nat_core.schema``) and checks that every named file exists;
+``build_component`` builds one part from a built-in kind (``BUILTIN_KINDS``) or a class
+named ``package.module:Class``; ``nat_core.pipeline.load_bundle`` builds and checks
+everything on the CPU before moving it to the device.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
 
-import yaml
-from torch import nn
+from torch import Tensor, nn
 
+from nat_core.bundle_file import (
+    DEFAULT_MODEL_CLASS,
+    BundleError,
+    BundleSpec,
+    ComponentSpec,
+    file_sha256,
+    read_bundle,
+)
 from nat_core.checkpoints import load_strict
+from nat_core.fid import FEATURE_EXTRACTORS, build_feature_extractor
 
-DEFAULT_MODEL_CLASS = "nat_core.model:NATransformer"
-TOKENIZERS: dict[str, str] = {
-    "vqgan": "nat_core.bundle:vqgan_tokenizer",
-    "pixels": "nat_core.digits:PixelTokenizer",
-}
-FEATURE_EXTRACTOR_MODULES: dict[str, str] = {
-    "inception-v3-fid": "nat_core.fid",
-    "digits-classifier": "nat_core.digits",
-}
-_TOP_KEYS = {
-    "name",
-    "classes",
-    "null_class",
-    "tokens_per_side",
-    "model",
-    "tokenizer",
-    "features",
-    "reference_stats",
-}
-_SECTION_KEYS = {
-    "model": ({"class", "config", "checkpoint"}, "checkpoint"),
-    "tokenizer": ({"kind", "config", "checkpoint"}, "checkpoint"),
-    "features": ({"kind", "config", "weights"}, "weights"),
-}
+__all__ = [
+    "BUILTIN_KINDS",
+    "DEFAULT_MODEL_CLASS",
+    "BundleError",
+    "BundleSpec",
+    "ComponentSpec",
+    "TokenDecoder",
+    "TokenEncoder",
+    "build_component",
+    "component_factory",
+    "file_sha256",
+    "import_object",
+    "load_weights",
+    "read_bundle",
+    "token_decoder",
+    "token_encoder",
+    "vqgan_tokenizer",
+]
 
 
-class BundleError(ValueError):
-    """A bundle file that is malformed, names a missing file, or does not fit together."""
+@runtime_checkable
+class TokenDecoder(Protocol):
+    """A tokenizer as generation uses it: codes (B, h, w) -> images (B, 3, H, W)."""
+
+    def decode(self, codes: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class TokenEncoder(Protocol):
+    """A tokenizer as tokenizing a dataset uses it: images (B, 3, H, W) in [0, 1] -> codes."""
+
+    def encode(self, images: Tensor) -> Tensor: ...
+
+
+def token_decoder(tokenizer: nn.Module, kind: str) -> TokenDecoder:
+    if not isinstance(tokenizer, TokenDecoder):
+        raise BundleError(f"tokenizer {kind} has no decode(codes) method")
+    return tokenizer
+
+
+def token_encoder(tokenizer: nn.Module, kind: str) -> TokenEncoder:
+    if not isinstance(tokenizer, TokenEncoder):
+        raise BundleError(f"tokenizer {kind} has no encode(images) method")
+    return tokenizer
 
 
 def import_object(path: str, *, what: str) -> Any:
@@ -70,141 +96,6 @@ def import_object(path: str, *, what: str) -> Any:
         raise BundleError(f"{what} {path!r} cannot be imported: {error}") from None
 
 
-@dataclass(frozen=True)
-class ComponentSpec:
-    """One part of a bundle: what to build, its constructor config and its weights file."""
-
-    kind: str
-    config: dict[str, Any]
-    file: Path | None
-
-
-@dataclass(frozen=True)
-class BundleSpec:
-    path: Path
-    name: str
-    classes: int
-    null_class: int
-    tokens_per_side: int
-    model: ComponentSpec
-    tokenizer: ComponentSpec
-    features: ComponentSpec
-    reference_stats: Path
-    content: dict[str, Any] = field(repr=False)
-
-    @property
-    def seq_len(self) -> int:
-        return self.tokens_per_side**2
-
-    def files(self) -> dict[str, Path]:
-        named = {
-            "model.checkpoint": self.model.file,
-            "tokenizer.checkpoint": self.tokenizer.file,
-            "features.weights": self.features.file,
-            "reference_stats": self.reference_stats,
-        }
-        return {role: path for role, path in named.items() if path is not None}
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What a study records: the file's content and the size and hash of each file."""
-        return {
-            "content": self.content,
-            "files": {
-                role: {"size": path.stat().st_size, "sha256": file_sha256(path)}
-                for role, path in self.files().items()
-            },
-        }
-
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _DIGESTS:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-        _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]
-
-
-def _require_int(data: Mapping[str, Any], key: str, source: Path, minimum: int) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BundleError(f"{source}: {key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _resolve(value: Any, key: str, source: Path) -> Path:
-    if not isinstance(value, str) or not value:
-        raise BundleError(f"{source}: {key} must be a file path, got {value!r}")
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else source.parent / path
-    if not path.is_file():
-        raise BundleError(f"{source}: {key} names a missing file: {path}")
-    return path
-
-
-def _component(data: Mapping[str, Any], section: str, source: Path) -> ComponentSpec:
-    raw = data.get(section)
-    if not isinstance(raw, Mapping):
-        raise BundleError(f"{source}: section {section!r} is missing or not a mapping")
-    allowed, file_key = _SECTION_KEYS[section]
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise BundleError(f"{source}: unknown key {section}.{unknown[0]}")
-    kind_key = "class" if section == "model" else "kind"
-    kind = raw.get(kind_key, DEFAULT_MODEL_CLASS if section == "model" else None)
-    if not isinstance(kind, str) or not kind:
-        raise BundleError(f"{source}: {section}.{kind_key} must be a name, got {kind!r}")
-    config = raw.get("config") or {}
-    if not isinstance(config, Mapping):
-        raise BundleError(f"{source}: {section}.config must be a mapping, got {config!r}")
-    file = raw.get(file_key)
-    path = None if file is None else _resolve(file, f"{section}.{file_key}", source)
-    return ComponentSpec(kind=kind, config=dict(config), file=path)
-
-
-def read_bundle(path: str | Path) -> BundleSpec:
-    """Parse and validate a bundle file; every file it names must exist."""
-    source = Path(path).expanduser()
-    if not source.is_file():
-        raise BundleError(f"bundle file not found: {source}")
-    try:
-        data = yaml.safe_load(source.read_text())
-    except yaml.YAMLError as error:
-        raise BundleError(f"{source}: not valid YAML ({error})") from None
-    if not isinstance(data, Mapping):
-        raise BundleError(f"{source}: expected a mapping at the top level")
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise BundleError(f"{source}: unknown key {unknown[0]!r}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name:
-        raise BundleError(f"{source}: name must be a non-empty string, got {name!r}")
-    classes = _require_int(data, "classes", source, 1)
-    null_class = _require_int(data, "null_class", source, 0)
-    if null_class < classes:
-        raise BundleError(
-            f"{source}: null_class {null_class} collides with the sampled classes 0..{classes - 1}"
-        )
-    return BundleSpec(
-        path=source.resolve(),
-        name=name,
-        classes=classes,
-        null_class=null_class,
-        tokens_per_side=_require_int(data, "tokens_per_side", source, 1),
-        model=_component(data, "model", source),
-        tokenizer=_component(data, "tokenizer", source),
-        features=_component(data, "features", source),
-        reference_stats=_resolve(data.get("reference_stats"), "reference_stats", source),
-        content=dict(data),
-    )
-
-
 def vqgan_tokenizer(*, preset: str | None = None, **config: Any) -> nn.Module:
     """The VQGAN from a named preset or from ddconfig-style arguments."""
     from nat_core.vqgan import VQGAN, build_vqgan
@@ -216,6 +107,17 @@ def vqgan_tokenizer(*, preset: str | None = None, **config: Any) -> nn.Module:
     return VQGAN(**config)
 
 
+# The built-in kinds of each section; any other kind is a class named 'package.module:Class'.
+BUILTIN_KINDS: Mapping[str, Mapping[str, Callable[..., nn.Module]]] = MappingProxyType(
+    {
+        "model": MappingProxyType({}),
+        "tokenizer": MappingProxyType({"vqgan": vqgan_tokenizer}),
+        "features": FEATURE_EXTRACTORS,
+    }
+)
+_KIND_KEYS = {"model": "model.class", "tokenizer": "tokenizer.kind", "features": "features.kind"}
+
+
 def load_weights(module: nn.Module, path: Path, *, what: str) -> None:
     """Strict load with every missing, unexpected or wrongly shaped key named."""
     try:
@@ -223,31 +125,41 @@ def load_weights(module: nn.Module, path: Path, *, what: str) -> None:
     except ValueError as error:
         raise BundleError(str(error)) from None
     except Exception as error:  # a corrupt or foreign file: say which one
-        raise BundleError(f"{what} {path} cannot be read as a state dict: {error}") from None
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise BundleError(
+            f"{what} {path} cannot be read (truncated, or not a torch.save file): {reason}"
+        ) from error
+
+
+def component_factory(spec: ComponentSpec, section: str) -> Callable[..., nn.Module]:
+    """The callable that builds a section's part: a built-in kind or an imported class."""
+    builtins = BUILTIN_KINDS[section]
+    if spec.kind in builtins:
+        return builtins[spec.kind]
+    what = _KIND_KEYS[section]
+    if builtins and ":" not in spec.kind:
+        raise BundleError(
+            f"{what} {spec.kind!r} is neither a built-in kind ({', '.join(sorted(builtins))}) "
+            "nor a class named 'package.module:Class'"
+        )
+    factory = import_object(spec.kind, what=what)
+    if not callable(factory):
+        raise BundleError(f"{what} {spec.kind!r} is not a class or a function")
+    return factory
 
 
 def build_component(spec: ComponentSpec, section: str) -> nn.Module:
-    """Construct a bundle part on the CPU and load its weights, without any device work."""
-    if section == "features":
-        return _build_features(spec)
-    registry = TOKENIZERS if section == "tokenizer" else {}
-    kind_key = "tokenizer.kind" if section == "tokenizer" else "model.class"
-    factory = import_object(registry.get(spec.kind, spec.kind), what=kind_key)
+    """Construct a bundle part on the CPU and load its weights, without any device work.
+
+    Models and tokenizers get ``config`` as keyword arguments and then their checkpoint;
+    feature extractors get ``config`` plus ``weights_path`` and load it themselves."""
+    factory = component_factory(spec, section)
     try:
+        if section == "features":
+            return build_feature_extractor(factory, **spec.config, weights_path=spec.file)
         module = factory(**spec.config)
     except TypeError as error:
         raise BundleError(f"{section}.config does not fit {spec.kind}: {error}") from None
     if spec.file is not None:
         load_weights(module, spec.file, what=f"{section} checkpoint")
     return module.eval()
-
-
-def _build_features(spec: ComponentSpec) -> nn.Module:
-    from nat_core.fid import build_feature_extractor
-
-    kwargs = {**spec.config, "weights_path": spec.file}
-    if ":" in spec.kind:
-        module = import_object(spec.kind, what="features.kind")(**kwargs)
-        return module.eval()
-    importlib.import_module(FEATURE_EXTRACTOR_MODULES.get(spec.kind, "nat_core.fid"))
-    return build_feature_extractor(spec.kind, **kwargs)

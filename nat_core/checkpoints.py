@@ -9,6 +9,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+__all__ = [
+    "CheckpointMismatchError",
+    "StateSource",
+    "check_state_dict",
+    "load_strict",
+    "read_state_dict",
+]
+
 StateSource = str | Path | Mapping[str, Any]
 _NESTING_KEYS = ("state_dict", "model", "nnet")
 _SHOWN = 8

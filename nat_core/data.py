@@ -23,6 +23,16 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+__all__ = [
+    "TRAIN_FILE",
+    "Encoder",
+    "TokenDataset",
+    "resolve_token_path",
+    "tokenize_image_folder",
+    "tokenize_images",
+    "write_token_dataset",
+]
+
 Encoder = Callable[[Tensor], Tensor]
 TRAIN_FILE = "train.npy"
 

@@ -20,6 +20,21 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageTensorDataset",
+    "center_crop",
+    "count_images",
+    "iter_image_batches",
+    "iter_npz_images",
+    "list_class_folders",
+    "list_images",
+    "list_labeled_images",
+    "load_image",
+    "npz_image_shape",
+    "uint8_to_tensor",
+]
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -75,10 +90,12 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
     if size <= 0:
         raise ValueError(f"crop size must be positive, got {size}")
     while min(image.size) >= 2 * size:
-        image = image.resize(tuple(x // 2 for x in image.size), resample=Image.Resampling.BOX)
-    scale = size / min(image.size)
+        width, height = image.size
+        image = image.resize((width // 2, height // 2), resample=Image.Resampling.BOX)
+    width, height = image.size
+    scale = size / min(width, height)
     image = image.resize(
-        tuple(round(x * scale) for x in image.size), resample=Image.Resampling.BICUBIC
+        (round(width * scale), round(height * scale)), resample=Image.Resampling.BICUBIC
     )
     width, height = image.size
     left, top = (width - size) // 2, (height - size) // 2
@@ -128,11 +145,16 @@ def _npz_member(zf: zipfile.ZipFile, path: Path) -> str:
     raise ValueError(f"{path}: expected an array 'arr_0' or a single array, found {found}")
 
 
-def _check_image_array(shape: tuple[int, ...], dtype: np.dtype, path: Path) -> None:
+def _image_array_shape(
+    shape: tuple[int, ...], dtype: np.dtype, path: Path
+) -> tuple[int, int, int, int]:
+    """``shape`` as (N, H, W, 3), if it is one of uint8 images."""
     if len(shape) != 4 or shape[3] != 3 or dtype != np.uint8:
         raise ValueError(
             f"{path}: expected images of shape (N, H, W, 3) uint8, got {shape} {dtype}"
         )
+    n, height, width, channels = shape
+    return n, height, width, channels
 
 
 def npz_image_shape(path: str | Path) -> tuple[int, int, int, int]:
@@ -163,15 +185,14 @@ def _npz_images(
                     if version == (1, 0)
                     else np.lib.format.read_array_header_2_0
                 )
-                shape, fortran, dtype = read_header(fh)
-                _check_image_array(shape, dtype, path)
+                header_shape, fortran, dtype = read_header(fh)
+                shape = _image_array_shape(header_shape, dtype, path)
                 if not fortran:
                     yield shape, fh, None
                     return
     with np.load(path, allow_pickle=False) as data:
         array = data[name.removesuffix(".npy")]
-    _check_image_array(array.shape, array.dtype, path)
-    yield array.shape, None, array
+    yield _image_array_shape(array.shape, array.dtype, path), None, array
 
 
 def iter_npz_images(

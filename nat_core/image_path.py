@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from nat_core.bundle import TokenDecoder
 from nat_core.compiled import CompiledModule
 from nat_core.speed import SpeedOptions
 from nat_core.vqgan import VQGAN
@@ -27,13 +28,14 @@ from nat_core.vqgan import VQGAN
 class FastDecoder:
     """Token codes (B, h, w) -> images (B, C, H, W), not clamped.
 
+    ``tokenizer`` is the bundle's tokenizer as ``nat_core.bundle.token_decoder`` checked it.
     For a VQGAN tokenizer with ``channels_last`` or ``compile_decoder`` set, the decoder is
     converted to channels-last (in place, once) and/or compiled, and codes are checked by
     ``VQGAN.check_codes`` (no host synchronisation on an accelerator). Any other tokenizer,
     or no option set, is called as ``tokenizer.decode(codes)``.
     """
 
-    def __init__(self, tokenizer: nn.Module, options: SpeedOptions) -> None:
+    def __init__(self, tokenizer: TokenDecoder, options: SpeedOptions) -> None:
         self.tokenizer = tokenizer
         self.channels_last = False
         self.decoder: Callable[[Tensor], Tensor] | None = None

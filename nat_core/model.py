@@ -17,6 +17,15 @@ from torch import Tensor, nn
 
 from nat_core.checkpoints import StateSource, load_strict
 
+__all__ = [
+    "ATTENTION_BACKENDS",
+    "NAT_CONFIGS",
+    "NATransformer",
+    "build_nat",
+    "load_nat_checkpoint",
+    "xformers_available",
+]
+
 AttentionBackend = Literal["sdpa", "xformers", "math"]
 ATTENTION_BACKENDS: tuple[str, ...] = ("sdpa", "xformers", "math")
 
@@ -123,6 +132,8 @@ class Block(nn.Module):
 
     def _forward(self, x: Tensor, skip: Tensor | None) -> Tensor:
         if self.skip_linear is not None:
+            if skip is None:
+                raise ValueError("a block with a long skip connection needs its skip input")
             x = self.skip_linear(torch.cat([x, skip], dim=-1))
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))

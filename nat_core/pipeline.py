@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
-from nat_core.bundle import BundleError, BundleSpec, build_component, read_bundle
+from nat_core.bundle import BundleError, BundleSpec, build_component, read_bundle, token_decoder
 from nat_core.compiled import CompiledModule
-from nat_core.fid import FeatureStats, frechet_distance, load_reference_stats
+from nat_core.fid import FeatureStats, feature_dim_of, fid_from_stats, load_reference_stats
 from nat_core.image_path import (
     FastDecoder,
     decode_tokens,
@@ -23,6 +23,8 @@ from nat_core.image_path import (
 from nat_core.sampler import generate_tokens
 from nat_core.speed import SpeedOptions, to_device_async
 from nat_core.strategy import GenerationStrategy
+
+__all__ = ["AUTOCAST_DTYPES", "GeneratorBundle", "Precision", "autocast_dtype", "load_bundle"]
 
 Precision = Literal["fp32", "bf16", "fp16"]
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {
@@ -61,11 +63,13 @@ class GeneratorBundle:
             if self.speed.compile_model
             else self.model
         )
-        self.fast_decoder = FastDecoder(self.tokenizer, self.speed)
+        self.fast_decoder = FastDecoder(
+            token_decoder(self.tokenizer, self.spec.tokenizer.kind), self.speed
+        )
 
     @property
     def feature_dim(self) -> int:
-        return int(self.features.feature_dim)
+        return feature_dim_of(self.features)
 
     @torch.inference_mode()
     def generate_tokens(
@@ -142,13 +146,21 @@ class GeneratorBundle:
         return FeatureStats.empty(self.feature_dim, device=self.device)
 
     def fid(self, stats: FeatureStats) -> float:
-        return frechet_distance(
-            stats.mean(), stats.covariance(), self.reference_mu, self.reference_sigma
-        )
+        """FID of ``stats`` against the bundle's reference statistics."""
+        return fid_from_stats(stats, self.reference_mu, self.reference_sigma)
+
+
+@runtime_checkable
+class _SwitchableAttention(Protocol):
+    def set_attention(self, backend: str) -> None: ...
 
 
 def _check_fit(spec: BundleSpec, model: nn.Module, tokenizer: nn.Module) -> int:
     where = str(spec.path)
+    try:
+        token_decoder(tokenizer, spec.tokenizer.kind)
+    except BundleError as error:
+        raise BundleError(f"{where}: {error}") from None
     codebook = getattr(model, "codebook_size", None)
     if not isinstance(codebook, int):
         raise BundleError(f"{where}: model {spec.model.kind} must expose an int codebook_size")
@@ -189,11 +201,11 @@ def load_bundle(
     features = build_component(spec.features, "features")
     mask_id = _check_fit(spec, model, tokenizer)
     try:
-        mu, sigma = load_reference_stats(spec.reference_stats, feature_dim=features.feature_dim)
+        mu, sigma = load_reference_stats(spec.reference_stats, feature_dim=feature_dim_of(features))
     except ValueError as error:
         raise BundleError(f"{spec.path}: {error}") from None
     if attention is not None:
-        if not hasattr(model, "set_attention"):
+        if not isinstance(model, _SwitchableAttention):
             raise BundleError(f"{spec.path}: model {spec.model.kind} has no attention backends")
         model.set_attention(attention)
     device = torch.device(device)

@@ -16,7 +16,10 @@ from torch import Tensor
 
 from nat_core.strategy import GenerationStrategy
 
+__all__ = ["MIN_SAMPLE_TEMP", "generate_tokens", "guided_logits", "remask_counts"]
+
 TokenModel = Callable[[Tensor, Tensor], Tensor]
+_Draw = Callable[[tuple[int, ...], torch.Generator], Tensor]  # (shape, generator) -> draws
 MIN_SAMPLE_TEMP = 1e-4
 
 
@@ -31,15 +34,14 @@ def remask_counts(strategy: GenerationStrategy, seq_len: int) -> list[int]:
 
 
 def _per_chunk(
-    generators: Sequence[torch.Generator], chunk: int, draw: Callable[..., Tensor], *shape: int
+    generators: Sequence[torch.Generator], chunk: int, draw: _Draw, *shape: int
 ) -> Tensor:
-    return torch.cat([draw(chunk, *shape, g) for g in generators])
+    return torch.cat([draw((chunk, *shape), g) for g in generators])
 
 
-def _uniform(device: torch.device) -> Callable[..., Tensor]:
-    def draw(*args: object) -> Tensor:
-        *shape, g = args
-        return torch.rand(shape, generator=g, device=device)
+def _uniform(device: torch.device) -> _Draw:
+    def draw(shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
+        return torch.rand(shape, generator=generator, device=device)
 
     return draw
 

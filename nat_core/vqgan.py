@@ -127,6 +127,21 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+class _Level(nn.Module):
+    """One resolution level: residual blocks (``block``), then an optional ``upsample``
+    (decoder levels above the lowest resolution)."""
+
+    def __init__(self, blocks: list[ResnetBlock], upsample: Upsample | None = None) -> None:
+        super().__init__()
+        self.block = nn.ModuleList(blocks)
+        self.upsample = upsample
+
+    def forward(self, h: Tensor) -> Tensor:
+        for block in self.block:
+            h = block(h)
+        return h if self.upsample is None else self.upsample(h)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: _DDConfig) -> None:
         super().__init__()
@@ -134,13 +149,11 @@ class Encoder(nn.Module):
         self.down = nn.ModuleList()
         channels = cfg.ch
         for mult in cfg.ch_mult:
-            level = nn.Module()
             blocks = []
             for _ in range(cfg.num_res_blocks):
                 blocks.append(ResnetBlock(channels, cfg.ch * mult, cfg.dropout))
                 channels = cfg.ch * mult
-            level.block = nn.ModuleList(blocks)
-            self.down.append(level)
+            self.down.append(_Level(blocks))
         self.mid = _MidBlock(channels, cfg.dropout)
         self.norm_out = _norm(channels)
         self.conv_out = nn.Conv2d(channels, cfg.z_channels, 1)
@@ -148,8 +161,7 @@ class Encoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = self.conv_in(x)
         for i, level in enumerate(self.down):
-            for block in level.block:
-                h = block(h)
+            h = level(h)
             if i != len(self.down) - 1:
                 h = F.avg_pool2d(h, kernel_size=2, stride=2)
         h = self.mid(h)
@@ -165,14 +177,11 @@ class Decoder(nn.Module):
         # Built from the lowest resolution up, stored so that up[i] matches encoder level i.
         levels: list[nn.Module] = []
         for i in reversed(range(len(cfg.ch_mult))):
-            level = nn.Module()
             blocks = []
             for _ in range(cfg.num_res_blocks):
                 blocks.append(ResnetBlock(channels, cfg.ch * cfg.ch_mult[i], cfg.dropout))
                 channels = cfg.ch * cfg.ch_mult[i]
-            level.block = nn.ModuleList(blocks)
-            level.upsample = Upsample(channels) if i != 0 else None
-            levels.insert(0, level)
+            levels.insert(0, _Level(blocks, Upsample(channels) if i != 0 else None))
         self.up = nn.ModuleList(levels)
         self.norm_out = _norm(channels)
         self.conv_out = nn.Conv2d(channels, cfg.out_ch, 3, padding=1)
@@ -180,10 +189,7 @@ class Decoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         h = self.mid(self.conv_in(z))
         for level in reversed(self.up):
-            for block in level.block:
-                h = block(h)
-            if level.upsample is not None:
-                h = level.upsample(h)
+            h = level(h)
         return self.conv_out(F.silu(self.norm_out(h)))
 
 

@@ -16,7 +16,7 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle_path(tmp_path_factory) -> Path:
     """The tiny random-weight bundle (real VQGAN and Inception architectures), written once."""
-    from nat_core.tiny_bundle import write_tiny_bundle
+    from nat_core.testing.tiny_bundle import write_tiny_bundle
 
     return write_tiny_bundle(tmp_path_factory.mktemp("tiny_bundle"), reference_samples=16)
 
@@ -49,3 +49,20 @@ def storage_url(request, tmp_path):
     if request.param == "postgres":
         return request.getfixturevalue("postgres_url")
     return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+# Markers follow from what a test uses, so that none can be forgotten: a test that takes a
+# PostgreSQL fixture is `postgres`, one that takes the Ray session is `ray`. `slow` and `gpu`
+# are set by hand (`pytest.mark.slow`). Quick loop: ./run test -m "not slow".
+_FIXTURE_MARKERS = {"postgres_url": "postgres", "ray_session": "ray"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in _FIXTURE_MARKERS.items():
+            if fixture in names:
+                item.add_marker(marker)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("storage_url") == "postgres":
+            item.add_marker("postgres")

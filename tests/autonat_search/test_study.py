@@ -6,9 +6,14 @@ from optuna.trial import TrialState
 
 from autonat_search.config import parse_study_config
 from autonat_search.errors import ConfigError, StudyError
-from autonat_search.objective import STRATEGY_ATTR, WARM_START_ATTR
+from autonat_search.records import (
+    STUDY_BUDGET,
+    STUDY_FINGERPRINT,
+    TRIAL_STRATEGY,
+    TRIAL_WARM_START,
+)
 from autonat_search.storage import open_storage
-from autonat_search.study import BUDGET_ATTR, FINGERPRINT_ATTR, start_study, study_config
+from autonat_search.study import start_study, study_config
 from nat_core.strategy import GenerationStrategy
 
 
@@ -37,14 +42,14 @@ def test_start_study_is_idempotent_and_enqueues_warm_starts(storage_url, tiny_bu
     assert again._study_id == study._study_id
     trials = again.get_trials()
     assert [t.state for t in trials] == [TrialState.WAITING, TrialState.WAITING]
-    assert [t.user_attrs[WARM_START_ATTR] for t in trials] == [
+    assert [t.user_attrs[TRIAL_WARM_START] for t in trials] == [
         "reference-initial",
         "autonat-l-t8-published",
     ]
-    initial = GenerationStrategy.from_reference_dict(trials[0].user_attrs[STRATEGY_ATTR])
+    initial = GenerationStrategy.from_reference_dict(trials[0].user_attrs[TRIAL_STRATEGY])
     assert initial == GenerationStrategy.reference_initial(8)
     assert study_config(again) == config
-    assert again.user_attrs[FINGERPRINT_ATTR]["files"]["model.checkpoint"]["size"] > 0
+    assert again.user_attrs[STUDY_FINGERPRINT]["files"]["model.checkpoint"]["size"] > 0
 
 
 def test_a_changed_config_under_the_same_name_is_rejected(storage_url, tiny_bundle_path):
@@ -62,7 +67,7 @@ def test_only_raising_the_budget_is_allowed(storage_url, tiny_bundle_path):
     start_study(config, storage)
     study, outcome = start_study(config.with_budget(9), storage)
     assert "budget raised from 5 to 9" in outcome
-    assert study.user_attrs[BUDGET_ATTR] == 9
+    assert study.user_attrs[STUDY_BUDGET] == 9
     with pytest.raises(StudyError, match="can only be raised"):
         start_study(config.with_budget(3), storage)
 

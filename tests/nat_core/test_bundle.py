@@ -5,10 +5,11 @@ import pytest
 import torch
 import yaml
 
-from nat_core.bundle import BundleError, read_bundle
-from nat_core.fid import FeatureStats, frechet_distance
+from nat_core.bundle import BUILTIN_KINDS, BundleError, read_bundle, vqgan_tokenizer
+from nat_core.fid import FeatureStats, InceptionFeatures, frechet_distance
 from nat_core.pipeline import load_bundle
 from nat_core.strategy import GenerationStrategy
+from nat_core.vqgan import VQGAN
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +147,60 @@ def test_merged_stats_give_the_same_fid_as_one_pass(tiny):
     merged = FeatureStats.empty(2048).update(parts[0]) + FeatureStats.empty(2048).update(parts[1])
     whole = FeatureStats.empty(2048).update(torch.cat(parts))
     assert tiny.fid(merged) == pytest.approx(tiny.fid(whole), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (lambda d: d.update(classes=0), r"classes must be an integer >= 1, got 0"),
+        (lambda d: d.update(name=" "), r"name must be a non-empty string, got ' '"),
+        (lambda d: d.update(extra=1), r"unknown key extra"),
+        (lambda d: d.pop("tokenizer"), r"section 'tokenizer' is missing"),
+        (lambda d: d.pop("reference_stats"), r"missing key reference_stats"),
+        (lambda d: d["tokenizer"].update(kind=""), r"tokenizer\.kind must be a non-empty string"),
+        (lambda d: d["model"].update(config=[1]), r"model\.config must be a mapping, got \[1\]"),
+        (lambda d: d["features"].update(weights=5), r"features\.weights must be a file path"),
+        (lambda d: d["model"].update({"class": 3}), r"model\.class must be a non-empty string"),
+    ],
+)
+def test_bad_values_are_named_with_the_file(tiny_bundle_path, tmp_path, edit, pattern):
+    path = _copy_bundle(tiny_bundle_path, tmp_path, lambda data, folder: edit(data))
+    with pytest.raises(BundleError, match=pattern) as info:
+        read_bundle(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_an_empty_config_means_no_arguments(tiny_bundle_path, tmp_path):
+    def no_config(data, folder):
+        data["features"]["config"] = None
+
+    assert read_bundle(_copy_bundle(tiny_bundle_path, tmp_path, no_config)).features.config == {}
+
+
+def test_builtin_kinds_are_an_explicit_table():
+    assert dict(BUILTIN_KINDS["tokenizer"]) == {"vqgan": vqgan_tokenizer}
+    assert dict(BUILTIN_KINDS["features"]) == {"inception-v3-fid": InceptionFeatures}
+    assert dict(BUILTIN_KINDS["model"]) == {}
+
+
+def test_parts_may_be_named_by_import_path(tiny_bundle_path, tmp_path):
+    def by_path(data, folder):
+        data["tokenizer"]["kind"] = "nat_core.vqgan:VQGAN"
+        data["features"]["kind"] = "nat_core.fid.network:InceptionFeatures"
+
+    bundle = load_bundle(_copy_bundle(tiny_bundle_path, tmp_path, by_path))
+    assert isinstance(bundle.tokenizer, VQGAN) and isinstance(bundle.features, InceptionFeatures)
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern"),
+    [
+        ("vqgan2", r"tokenizer\.kind 'vqgan2' is neither a built-in kind \(vqgan\)"),
+        ("no_such_module:Thing", r"tokenizer\.kind 'no_such_module:Thing' cannot be imported"),
+        ("nat_core.vqgan:NoSuchClass", r"cannot be imported"),
+    ],
+)
+def test_unknown_kinds_are_named(tiny_bundle_path, tmp_path, kind, pattern):
+    path = _copy_bundle(tiny_bundle_path, tmp_path, lambda d, f: d["tokenizer"].update(kind=kind))
+    with pytest.raises(BundleError, match=pattern):
+        load_bundle(path)

@@ -1,0 +1,82 @@
+"""Where studies live: Optuna's ``RDBStorage`` on PostgreSQL or the embedded SQLite store
+(``rdb``), the per-study budget lock (``lock``), and checks that need neither Optuna nor a
+store that exists yet (``probe``).
+
+The names below are imported on first use, so that ``STORAGE_ENV`` (read by every command's
+``--storage`` option) does not load SQLAlchemy and Optuna before a command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autonat_search.storage.lock import StudyLock
+    from autonat_search.storage.probe import (
+        EMBEDDED_DEFAULT,
+        STORAGE_ENV,
+        STORAGE_FILE_ENV,
+        check_reachable,
+        require_existing_store,
+        resolve_storage_url,
+        url_has_password,
+    )
+    from autonat_search.storage.rdb import (
+        HeartbeatSettings,
+        guarded,
+        load_study,
+        open_storage,
+        redact,
+        running_trials_without_heartbeat,
+        storage_url_of,
+    )
+
+_HOMES: dict[str, str] = {
+    "StudyLock": "autonat_search.storage.lock",
+    "EMBEDDED_DEFAULT": "autonat_search.storage.probe",
+    "STORAGE_ENV": "autonat_search.storage.probe",
+    "STORAGE_FILE_ENV": "autonat_search.storage.probe",
+    "url_has_password": "autonat_search.storage.probe",
+    "check_reachable": "autonat_search.storage.probe",
+    "require_existing_store": "autonat_search.storage.probe",
+    "resolve_storage_url": "autonat_search.storage.probe",
+    "HeartbeatSettings": "autonat_search.storage.rdb",
+    "guarded": "autonat_search.storage.rdb",
+    "load_study": "autonat_search.storage.rdb",
+    "open_storage": "autonat_search.storage.rdb",
+    "redact": "autonat_search.storage.rdb",
+    "running_trials_without_heartbeat": "autonat_search.storage.rdb",
+    "storage_url_of": "autonat_search.storage.rdb",
+}
+
+__all__ = [
+    "EMBEDDED_DEFAULT",
+    "STORAGE_ENV",
+    "STORAGE_FILE_ENV",
+    "HeartbeatSettings",
+    "StudyLock",
+    "check_reachable",
+    "guarded",
+    "load_study",
+    "open_storage",
+    "redact",
+    "require_existing_store",
+    "resolve_storage_url",
+    "running_trials_without_heartbeat",
+    "storage_url_of",
+    "url_has_password",
+]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'autonat_search.storage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

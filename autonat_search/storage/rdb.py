@@ -1,0 +1,161 @@
+"""Storage URL -> Optuna storage with heartbeat and retry; storage errors converted once.
+
+* PostgreSQL (``postgresql+psycopg2://user:pass@host/db``) for real use: connections are
+  pre-pinged and recycled.
+* The embedded default, SQLite through ``RDBStorage``: WAL journal and a busy timeout, so
+  several worker processes on one machine share it.
+
+Heartbeat: a trial's worker records a heartbeat every ``heartbeat_interval`` seconds while
+it runs (``Study.optimize`` does this); a RUNNING trial silent for ``grace_period`` seconds
+is failed by the next worker that looks, and re-enqueued (``RetryHeartbeatStaleTrialCallback``).
+Storage errors are converted here, once, into ``StorageError`` with the password hidden.
+
+The URL comes from the command line, ``$AUTONAT_STORAGE``, or the file named by
+``$AUTONAT_STORAGE_FILE`` (e.g. a Docker secret), in that order; a password belongs in the
+environment or a file (libpq also reads ``PGPASSWORD`` and ``~/.pgpass``), never in a command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import optuna
+import sqlalchemy
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from autonat_search.errors import StorageError, StudyError
+from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, resolve_storage_url
+
+__all__ = [
+    "EMBEDDED_DEFAULT",
+    "STORAGE_ENV",
+    "HeartbeatSettings",
+    "guarded",
+    "load_study",
+    "open_storage",
+    "redact",
+    "resolve_storage_url",
+    "running_trials_without_heartbeat",
+    "sqlite_file",
+    "storage_url_of",
+]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class HeartbeatSettings:
+    interval: int = 30
+    grace_period: int = 120
+    max_retry: int = 3
+
+
+def redact(url: str) -> str:
+    """The URL as it may be printed: password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable storage URL>"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an embedded (SQLite) store; None for a server."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        raise StorageError("the embedded store needs a file: sqlite:///path/to/file.db")
+    return Path(parsed.database)
+
+
+def _prepare_sqlite(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+def open_storage(
+    url: str | None = None, *, heartbeat: HeartbeatSettings | None = None
+) -> RDBStorage:
+    """Optuna ``RDBStorage`` for ``url`` (or ``$AUTONAT_STORAGE``, or the embedded default)."""
+    url = resolve_storage_url(url)
+    heartbeat = heartbeat or HeartbeatSettings()
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(f"not a storage URL: {redact(url)}") from None
+    engine_kwargs: dict[str, Any]
+    sqlite_path = sqlite_file(url)
+    if sqlite_path is not None:
+        _prepare_sqlite(sqlite_path)
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    elif parsed.drivername.startswith("postgresql"):
+        engine_kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
+    else:
+        raise StorageError(
+            f"unsupported storage {redact(url)}: use postgresql+psycopg2://... or sqlite:///..."
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return guarded(
+            lambda: RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat.interval,
+                grace_period=heartbeat.grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=heartbeat.max_retry
+                ),
+            ),
+            url,
+        )
+
+
+def guarded(action: Callable[[], _T], url: str) -> _T:
+    """Run a storage action; database errors become one StorageError without the password."""
+    try:
+        return action()
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise StorageError(f"storage {redact(url)}: {reason}") from None
+
+
+def storage_url_of(storage: RDBStorage) -> str:
+    return str(storage.url)
+
+
+_RUNNING_WITHOUT_HEARTBEAT = sqlalchemy.text(
+    "SELECT t.trial_id FROM trials t WHERE t.study_id = :study AND t.state = 'RUNNING' "
+    "AND NOT EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id)"
+)
+
+
+def running_trials_without_heartbeat(storage: RDBStorage, study_id: int) -> list[int]:
+    """Trial ids of RUNNING trials that never recorded a heartbeat. Optuna has no public
+    query for these: this reads its schema (tables ``trials`` and ``trial_heartbeats``),
+    which the trial-loop tests exercise on both back ends."""
+    with storage.engine.connect() as connection:
+        rows = connection.execute(_RUNNING_WITHOUT_HEARTBEAT, {"study": study_id})
+        return [int(trial_id) for trial_id in rows.scalars().all()]
+
+
+def load_study(storage: RDBStorage, name: str) -> optuna.Study:
+    try:
+        return guarded(
+            lambda: optuna.load_study(study_name=name, storage=storage), storage_url_of(storage)
+        )
+    except KeyError:
+        known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise StudyError(
+            f"no study named {name!r} in {redact(storage_url_of(storage))}; "
+            f"known: {', '.join(known) or 'none'}"
+        ) from None
