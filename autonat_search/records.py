@@ -24,6 +24,7 @@ given to an enqueued warm start):
 ``device``                str: the device the trial ran on
 ``warm_start``            str: the warm start's label (absent for sampled trials)
 ``fail_reason``           str: why the trial failed (at most 500 characters)
+``actor``                 str: the worker actor running it (its trials are failed if it dies)
 ========================  ===================================================================
 
 JSON keys are strings, so sample counts and seeds are stored as ``str(int)`` and read back
@@ -49,6 +50,7 @@ __all__ = [
     "STUDY_READY",
     "STUDY_REEVALUATIONS",
     "STUDY_WARM_START_NOTES",
+    "TRIAL_ACTOR",
     "TRIAL_DEVICE",
     "TRIAL_FAIL_REASON",
     "TRIAL_FID_PER_RUNG",
@@ -69,8 +71,10 @@ __all__ = [
     "read_reevaluations",
     "read_strategy",
     "read_warm_start_notes",
+    "rerun_user_attrs",
     "require_strategy",
     "require_value",
+    "write_actor",
     "write_budget",
     "write_device",
     "write_fail_reason",
@@ -95,6 +99,7 @@ TRIAL_SECONDS = "seconds"
 TRIAL_DEVICE = "device"
 TRIAL_WARM_START = "warm_start"
 TRIAL_FAIL_REASON = "fail_reason"
+TRIAL_ACTOR = "actor"
 
 _FAIL_REASON_LENGTH = 500
 
@@ -223,6 +228,19 @@ def require_value(trial: FrozenTrial) -> float:
     if trial.value is None:
         raise StudyError(f"trial {trial.number} has no value ({trial.state.name})")
     return float(trial.value)
+
+
+def write_actor(trial: _Attributed, actor: str) -> None:
+    trial.set_user_attr(TRIAL_ACTOR, actor)
+
+
+def rerun_user_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """What a re-run of ``trial`` inherits: its warm-start label and exact strategy, not its
+    progress, device, actor or failure."""
+    attrs = trial.user_attrs
+    if TRIAL_WARM_START not in attrs:
+        return {}
+    return {k: attrs[k] for k in (TRIAL_WARM_START, TRIAL_STRATEGY) if k in attrs}
 
 
 def write_device(trial: _Attributed, device_name: str) -> None:

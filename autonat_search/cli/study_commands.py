@@ -17,7 +17,7 @@ from autonat_search.cli.options import (
 )
 from autonat_search.errors import ConfigError
 from autonat_search.storage import (
-    HeartbeatSettings,
+    DEFAULT_MAX_WAIT,
     load_study,
     open_storage,
     redact,
@@ -52,11 +52,17 @@ def worker(
             help="This node's copy of the study's bundle file (checked against the study)."
         ),
     ] = None,
-    heartbeat_interval: Annotated[int, typer.Option(help="Seconds between heartbeats.")] = 30,
-    grace_period: Annotated[
-        int,
-        typer.Option(help="Seconds without heartbeat before a trial counts as dead and is re-run."),
-    ] = 120,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Samples per forward pass on this node, a multiple of the study's "
+            "samples.chunk (default: the study file's samples.batch_size)."
+        ),
+    ] = None,
+    storage_wait: Annotated[
+        float,
+        typer.Option(help="Seconds a database outage is waited out before the worker stops."),
+    ] = DEFAULT_MAX_WAIT,
 ) -> None:
     """Run trials of STUDY on this node's GPUs (or CPU actors) until its budget is spent."""
     from autonat_search.execution import WorkerOptions, ensure_ray, run_worker
@@ -65,7 +71,8 @@ def worker(
         storage_url=resolve_storage_url(storage),
         study_name=study,
         bundle=bundle,
-        heartbeat=HeartbeatSettings(interval=heartbeat_interval, grace_period=grace_period),
+        batch_size=batch_size,
+        storage_wait=storage_wait,
     )
     ensure_ray(ray_address)
     results = run_worker(options, cpu_actors=cpu_actors)

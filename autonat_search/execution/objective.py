@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from autonat_search import records
 from autonat_search.config import StudyConfig
-from autonat_search.errors import TrialFailure
-from autonat_search.execution.evaluation import evaluate_chunks, sample_plan
+from autonat_search.errors import StorageError, TrialFailure
+from autonat_search.execution.evaluation import BatchSizer, evaluate_chunks, sample_plan
+from autonat_search.execution.heartbeat import (
+    HeartbeatLost,
+    TrialInterrupted,
+    check_trial_alive,
+)
 from autonat_search.space import SearchSpace
 from nat_core.fid import fid_from_stats
 from nat_core.pipeline import GeneratorBundle
@@ -42,12 +48,15 @@ class FidObjective:
     space: SearchSpace
     config: StudyConfig
     device_name: str
+    sizer: BatchSizer = field(default_factory=BatchSizer)  # the actor's batch, kept after OOM
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
             return self._evaluate(trial)
         except (optuna.TrialPruned, TrialFailure):
             raise
+        except (HeartbeatLost, TrialInterrupted, UpdateFinishedTrialError, StorageError):
+            raise  # the trial's own record is not this worker's to write any more
         except Exception as error:  # out of memory, a broken bundle...: say why on the trial
             records.write_fail_reason(trial, f"{type(error).__name__}: {error}")
             raise
@@ -61,15 +70,21 @@ class FidObjective:
         started, done, fid = time.perf_counter(), 0, math.nan
         rungs = self.config.fidelity.rungs
         for index, rung in enumerate(rungs):
+            chunks = plan.chunks_between(done, rung)
             stats = stats.merge(
-                evaluate_chunks(self.bundle, strategy, plan.chunks_between(done, rung), plan)
+                evaluate_chunks(
+                    self.bundle,
+                    strategy,
+                    chunks,
+                    plan,
+                    sizer=self.sizer,
+                    between_batches=check_trial_alive,
+                )
             )
             done = rung
             fid = fid_from_stats(stats, self.bundle.reference_mu, self.bundle.reference_sigma)
             fids[rung] = fid
-            records.write_rung(
-                trial, fids, images=done, seconds=time.perf_counter() - started
-            )
+            records.write_rung(trial, fids, images=done, seconds=time.perf_counter() - started)
             if not math.isfinite(fid):
                 reason = f"FID@{rung} is not finite ({fid})"
                 records.write_fail_reason(trial, reason)

@@ -1,47 +1,102 @@
 """``autonat-search worker`` on one node: one actor per local GPU (or ``cpu_actors`` CPU
-actors), each pulling trials until the study's budget is spent. SIGINT/SIGTERM stop new
-trials; running ones finish and are recorded."""
+actors), each pulling trials until the study's budget is spent.
+
+The driver supervises its actors:
+
+* An actor that dies (its process killed, out of host memory...) fails only the trials it
+  was running, with the reason, and their re-runs are enqueued at once; a replacement actor
+  takes its place (at most as many replacements as actors), or the others carry on.
+* The first SIGINT/SIGTERM stops new trials and lets running ones finish; a second one
+  stops at once: running trials are failed and their re-runs enqueued. Either way the
+  worker returns normally (exit code 0). Ray's processes are stopped afterwards by
+  ``ray.shutdown()`` (a local Ray is started outside our process group: ``ray_session``).
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import optuna
 import ray
+from optuna.trial import TrialState
+from ray.exceptions import RayActorError, RayTaskError
 
-from autonat_search.execution.actors import local_actors
+from autonat_search import records
+from autonat_search.errors import AutonatError
+from autonat_search.execution.actors import local_actor_count, start_actors
 from autonat_search.execution.fingerprint import study_bundle
 from autonat_search.execution.trial_loop import WorkerOptions
-from autonat_search.storage import load_study, open_storage
+from autonat_search.storage import fail_and_rerun, load_study, open_storage
 from autonat_search.study import study_config
 
-__all__ = ["run_worker", "stop_on_signals"]
+__all__ = ["StopRequest", "fail_trials_of_actor", "run_worker", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
 
+class StopRequest:
+    """What the signals asked for: ``finish`` (no new trials) and ``now`` (stop at once)."""
+
+    def __init__(self) -> None:
+        self.finish = threading.Event()
+        self.now = threading.Event()
+
+    def signal(self) -> None:
+        if self.finish.is_set():
+            self.now.set()
+        self.finish.set()
+
+
 @contextmanager
-def stop_on_signals(actors: Sequence[Any]) -> Iterator[None]:
-    """SIGINT/SIGTERM: tell every actor to take no new trial; running trials finish."""
+def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
+    """SIGINT/SIGTERM: the first finishes running trials, the second stops at once."""
 
     def handler(signum: int, _frame: Any) -> None:
-        log.warning("signal %d: finishing running trials, starting no new ones", signum)
-        for actor in actors:
-            actor.stop.remote()
+        first = not request.finish.is_set()
+        request.signal()
+        if first:
+            log.warning("signal %d: finishing running trials, starting no new ones", signum)
+        else:
+            log.warning("signal %d again: failing running trials for re-run, stopping", signum)
 
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield request
         return
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield request
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def fail_trials_of_actor(study: optuna.Study, actor: str, reason: str) -> list[int]:
+    """Fail the RUNNING trials an actor recorded as its own, enqueueing their re-runs."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get(records.TRIAL_ACTOR) == actor and fail_and_rerun(
+            study, trial._trial_id, reason
+        ):
+            failed.append(trial.number)
+    return failed
+
+
+@dataclass
+class _Slot:
+    actor: Any
+    name: str
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def run_worker(
@@ -49,17 +104,81 @@ def run_worker(
     *,
     cpu_actors: int = 1,
     actor_cpus: float = 1.0,
+    stop: StopRequest | None = None,
 ) -> list[dict[str, Any]]:
     """Run trials of a study on this node's devices until its budget is spent."""
-    storage = open_storage(options.storage_url, heartbeat=options.heartbeat)
+    storage = open_storage(options.storage_url, max_wait=options.storage_wait)
     study = load_study(storage, options.study_name)
     config = study_config(study)
+    if options.batch_size is not None:
+        config.with_batch_size(options.batch_size)  # a bad --batch-size fails here, not later
     path = study_bundle(study, options.bundle)
-    with local_actors(
-        path,
-        device_kind=config.device.kind,
-        cpu_actors=cpu_actors,
-        actor_cpus=actor_cpus,
-    ) as actors:
-        with stop_on_signals(actors):
-            return ray.get([a.run_trials.remote(options) for a in actors])
+    count = local_actor_count(config.device.kind, cpu_actors)
+    prefix = f"autonat-{options.study_name}-{uuid.uuid4().hex[:8]}"
+
+    def start(index: int) -> _Slot:
+        name = f"{prefix}-{index}"
+        (actor,) = start_actors(
+            path, device_kind=config.device.kind, count=1, actor_cpus=actor_cpus, names=[name]
+        )
+        return _Slot(actor, name)
+
+    slots = [start(i) for i in range(count)]
+    try:
+        ray.get([s.actor.device_name.remote() for s in slots])  # surfaces load errors now
+    except BaseException:
+        for s in slots:
+            ray.kill(s.actor)
+        raise
+    request = stop or StopRequest()
+    with stop_on_signals(request):
+        return _supervise(study, options, slots, start, request)
+
+
+def _supervise(
+    study: optuna.Study,
+    options: WorkerOptions,
+    slots: list[_Slot],
+    start: Any,
+    request: StopRequest,
+) -> list[dict[str, Any]]:
+    running = {s.actor.run_trials.remote(options): s for s in slots}
+    every = list(slots)
+    replacements = len(slots)
+    results: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+    forwarded = (False, False)
+    try:
+        while running:
+            state = (request.finish.is_set(), request.now.is_set())
+            if state != forwarded:
+                for slot in running.values():
+                    slot.actor.stop.remote(now=state[1])
+                forwarded = state
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in ready:
+                slot = running.pop(ref)
+                try:
+                    results.append(ray.get(ref))
+                except RayActorError as error:
+                    reason = f"actor {slot.name} died: {_first_line(error)}"
+                    failed = fail_trials_of_actor(study, slot.name, reason)
+                    log.warning("%s; trials %s failed and enqueued again", reason, failed)
+                    if replacements > 0 and not request.finish.is_set():
+                        replacements -= 1
+                        new = start(len(every))
+                        every.append(new)
+                        running[new.actor.run_trials.remote(options)] = new
+                except RayTaskError as error:
+                    cause = error.cause if isinstance(error.cause, BaseException) else error
+                    log.warning("actor %s stopped: %s", slot.name, _first_line(cause))
+                    errors.append(cause)
+    finally:
+        for slot in every:
+            ray.kill(slot.actor)
+    if errors:
+        first = errors[0]
+        if isinstance(first, AutonatError):
+            raise first
+        raise RuntimeError(f"a worker actor failed: {_first_line(first)}") from first
+    return results
