@@ -19,8 +19,10 @@ heartbeat) except two, handled here:
 ``record_heartbeat`` is tried once (``record_heartbeat_once`` returns whether it worked): a
 heartbeat is periodic, and the heartbeat keeper decides what a missed one means.
 
-This module is the one place that overrides ``RDBStorage`` methods; the tests in
-``tests/autonat_search/storage/test_resilient.py`` run it against a real PostgreSQL outage.
+This module is the one place that overrides ``RDBStorage`` methods (its list of retried
+method names follows Optuna 5.0's ``RDBStorage``); ``tests/autonat_search/storage/
+test_resilient.py`` tests it, and ``tests/reliability/test_storage_outage.py`` runs it
+through real PostgreSQL restarts and outages.
 """
 
 from __future__ import annotations

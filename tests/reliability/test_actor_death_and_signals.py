@@ -9,7 +9,6 @@ import time
 import uuid
 
 import optuna
-import psutil
 import pytest
 import ray
 import yaml
@@ -79,14 +78,41 @@ def test_a_killed_actor_fails_only_its_trial_which_is_rerun(
     assert [t.state for t in trials].count(TrialState.FAIL) == 1  # only its own trial
     reruns = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(reruns) == 1 and reruns[0].state == TrialState.COMPLETE
-    assert reruns[0].params == killed.params
+    assert killed.params.items() <= reruns[0].params.items()  # as far as it had come
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
     assert TrialState.RUNNING not in [t.state for t in trials]
     assert sum(r["started"] for r in outcome["results"]) == len(trials)
 
 
-def _ray_processes_of(worker: psutil.Process) -> list[psutil.Process]:
-    return [p for p in worker.children(recursive=True) if "raylet" in p.name()]
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command name), from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            found[int(entry)] = (int(stat[stat.rindex(")") + 2 :].split()[1]), name)
+    return found
+
+
+def _raylets_below(root: int) -> list[int]:
+    table = _processes()
+    below, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in table.items() if parent in frontier} - below
+        below |= frontier
+    return [pid for pid in below if "raylet" in table[pid][1]]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @pytest.mark.slow
@@ -110,8 +136,8 @@ def test_sigterm_to_the_process_group_finishes_trials_and_exits_0(
     )
     study = optuna.load_study(study_name=data["name"], storage=open_storage(postgres_url))
     _wait_for_running_trial(study)
-    raylets = _ray_processes_of(psutil.Process(worker.pid))
-    assert raylets and all(os.getpgid(p.pid) != worker.pid for p in raylets)
+    raylets = _raylets_below(worker.pid)
+    assert raylets and all(os.getpgid(pid) != worker.pid for pid in raylets)
     os.killpg(worker.pid, signal.SIGTERM)
     _, err = worker.communicate(timeout=300)
     assert worker.returncode == 0, err
@@ -119,5 +145,7 @@ def test_sigterm_to_the_process_group_finishes_trials_and_exits_0(
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert TrialState.RUNNING not in states
     assert TrialState.COMPLETE in states and len(states) < 10_000
-    gone = psutil.wait_procs(raylets, timeout=30)[1]
-    assert not gone, "Ray's processes outlived the worker"
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in raylets) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in raylets), "Ray's processes outlived the worker"

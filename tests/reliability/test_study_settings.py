@@ -30,9 +30,7 @@ def test_a_grace_period_shorter_than_three_intervals_is_one_line(tiny_bundle_pat
     with pytest.raises(ConfigError) as caught:
         parse_study_config(data)
     message = str(caught.value)
-    assert message == (
-        "heartbeat.grace_period = 5 must be at least 3 x heartbeat.interval = 90 s"
-    )
+    assert message == ("heartbeat.grace_period = 5 must be at least 3 x heartbeat.interval = 90 s")
 
 
 def test_the_heartbeat_is_stored_in_the_study(tmp_path, tiny_bundle_path):
