@@ -62,23 +62,36 @@ def _process(url: str, name: str, work: float, out: str) -> None:
     storage = open_storage(url, heartbeat=HeartbeatSettings(interval=10, grace_period=60))
     study = optuna.load_study(study_name=name, storage=storage)
     asleep: list[float] = []
+    lock = StudyLock(url, name)
+    waited: list[float] = []
+    acquire = lock.acquire
+
+    def timed_acquire() -> None:
+        started = time.perf_counter()
+        acquire()
+        waited.append(time.perf_counter() - started)
+
+    lock.acquire = timed_acquire  # type: ignore[method-assign]
     started = time.perf_counter()
     summary = run_trial_loop(
         study,
         _objective(work, asleep),
-        StudyLock(url, name),
+        lock,
         storage=storage,
         stop=threading.Event(),
         poll_seconds=0.05,
     )
     wall = time.perf_counter() - started
     Path(out).write_text(
-        json.dumps({"trials": summary.started, "wall": wall, "asleep": sum(asleep)})
+        json.dumps(
+            {"trials": summary.started, "wall": wall, "asleep": sum(asleep), "lock": sum(waited)}
+        )
     )
 
 
-def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> float:
-    """Mean storage milliseconds per trial over ``processes`` workers sharing ``trials``."""
+def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> list[float]:
+    """Mean milliseconds per trial over ``processes`` workers sharing ``trials``: storage
+    time in all, and of it the time spent waiting for the study lock."""
     import optuna
 
     from autonat_search.records import STUDY_BUDGET
@@ -97,8 +110,10 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> fl
         if w.exitcode != 0:
             raise SystemExit(f"a worker process failed (exit code {w.exitcode})")
     results = [json.loads(out.read_text()) for out in outs]
-    per_trial = [(r["wall"] - r["asleep"]) / r["trials"] for r in results if r["trials"]]
-    return 1000 * sum(per_trial) / len(per_trial)
+    ran = [r for r in results if r["trials"]]
+    storage = sum((r["wall"] - r["asleep"]) / r["trials"] for r in ran) / len(ran)
+    lock = sum(r["lock"] / r["trials"] for r in ran) / len(ran)
+    return [1000 * storage, 1000 * lock]
 
 
 def _database() -> tuple[str, object]:
@@ -156,10 +171,11 @@ def main() -> None:
     print(
         f"storage time per trial on PostgreSQL ({args.trials} trials, {args.work} s of work each):"
     )
-    for n, ms in figures.items():
-        line = f"  {n} worker process(es): {ms:7.1f} ms"
+    for n, (ms, lock) in figures.items():
+        line = f"  {n} worker process(es): {ms:7.1f} ms, of which {lock:6.1f} waiting for the lock"
         if args.baseline_tree is not None:
-            line += f"   (baseline {args.baseline_tree}: {baseline[n]:7.1f} ms)"
+            old, old_lock = baseline[n]
+            line += f"   (baseline {args.baseline_tree}: {old:7.1f} ms, {old_lock:6.1f} lock)"
         print(line)
     print("  goal (SPEC 8): <= 100 ms with 8 workers")
 

@@ -33,7 +33,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from autonat_search import records
-from autonat_search.errors import TooManyFailures
+from autonat_search.errors import StorageError, TooManyFailures
 from autonat_search.execution.heartbeat import (
     HeartbeatKeeper,
     HeartbeatLost,
@@ -180,6 +180,8 @@ def _run_one(
             return "INTERRUPTED"
         except UpdateFinishedTrialError:
             return _tell(study, trial, TrialState.FAIL, None)  # logs why it is not recorded
+        except StorageError:
+            raise  # the database stayed away: the trial goes stale and is re-run elsewhere
         except Exception as error:  # recorded as FAIL with its reason
             log.warning("trial %d failed: %s: %s", trial.number, type(error).__name__, error)
             if records.TRIAL_FAIL_REASON not in storage.get_trial_user_attrs(trial._trial_id):

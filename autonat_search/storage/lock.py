@@ -61,8 +61,10 @@ class StudyLock:
                 fcntl.flock(self._handle, fcntl.LOCK_EX)
             else:
                 if self._engine is None:
+                    # One pooled connection, checked before use: no new server session
+                    # (a process in PostgreSQL) for every trial.
                     self._engine = sqlalchemy.create_engine(
-                        self._url, poolclass=sqlalchemy.pool.NullPool
+                        self._url, pool_size=1, max_overflow=0, pool_pre_ping=True
                     )
                 self._connection = retry_while_unreachable(
                     self._lock_on_server, url=self._url, max_wait=self._max_wait
