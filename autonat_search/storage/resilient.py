@@ -76,6 +76,12 @@ _RETRIED = (
     "get_all_trials",
     "get_best_trial",
     "get_n_trials",
+    # Optuna's study wraps this storage in its ``_CachedStorage``, which calls these private
+    # methods of its backend (Optuna 5.0); they must retry too.
+    "_create_new_trial",
+    "_get_best_trial_id",
+    "_get_trials",
+    "_set_trial_param",
     "_get_stale_trial_ids",
 )
 

@@ -54,3 +54,19 @@ def test_a_trial_finished_by_someone_else_still_refuses_the_tell(tmp_path):
     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     with pytest.raises(UpdateFinishedTrialError):
         storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [0.5])
+
+
+def test_every_backend_call_of_optunas_cache_is_retried():
+    """Optuna's study reaches the storage through ``_CachedStorage``, partly via private
+    methods: each of them must be one that ``ResilientRDBStorage`` retries."""
+    import inspect
+    import re
+
+    from optuna.storages import _cached_storage
+
+    from autonat_search.storage.resilient import _RETRIED
+
+    called = set(re.findall(r"self\._backend\.(\w+)", inspect.getsource(_cached_storage)))
+    not_retried = {"record_heartbeat", "get_heartbeat_interval"}  # periodic / no database
+    not_retried |= {"get_heartbeat_stale_trial_callback", "set_trial_state_values"}  # own
+    assert called - not_retried <= set(_RETRIED)
