@@ -6,7 +6,9 @@ studies run by Ray workers. A map of the package, from the bottom layer up:
 - ``config``: study files parsed into a validated ``StudyConfig`` (``nat_core.schema``).
 - ``space``: search spaces (an Optuna trial <-> a ``GenerationStrategy``).
 - ``samplers``: Optuna samplers and pruners built from the config.
-- ``storage``: Optuna storage on PostgreSQL or SQLite (``rdb``) and the budget lock (``lock``).
+- ``storage``: Optuna storage on PostgreSQL or SQLite (``rdb``), the budget lock (``lock``)
+  and artifact stores (``artifacts``).
+- ``notes``: what optuna-dashboard shows: the metric name, the study note, trial notes.
 - ``study``: creating a study from a config and reading back its config.
 - ``execution``: common-random-number evaluation, the FID objective, the budgeted trial
   loop, the bundle check, Ray actors and the worker.
@@ -24,6 +26,7 @@ __all__ = [
     "demo",
     "errors",
     "execution",
+    "notes",
     "records",
     "reporting",
     "samplers",

@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from autonat_search.errors import ConfigError
-from nat_core.pipeline import Precision
+from nat_core.bundle_file import BundleError, BundleSpec, read_bundle
 from nat_core.schema import Field, SchemaError, parse, spec
+from nat_core.yaml_files import load_yaml_text
+
+if TYPE_CHECKING:  # nat_core.pipeline imports torch; a study file is read without it
+    from nat_core.pipeline import Precision
 
 __all__ = [
+    "DEFAULT_ARTIFACT_STORE",
     "DEFAULT_RANGES",
     "DEVICE_KINDS",
     "LABEL_MODES",
@@ -28,6 +31,7 @@ __all__ = [
     "SAMPLERS",
     "SPACE_KINDS",
     "WARM_STARTS",
+    "ArtifactsConfig",
     "BudgetConfig",
     "DeviceConfig",
     "FidelityConfig",
@@ -36,22 +40,31 @@ __all__ = [
     "SamplesConfig",
     "SpaceConfig",
     "StudyConfig",
+    "check_bundle_loads",
+    "check_study_files",
     "study_identity",
     "load_study_config",
     "parse_study_config",
+    "pruner_decision_points",
 ]
 
-SPACE_KINDS = ("per-step", "parametric")
-SAMPLERS = ("tpe", "gp", "cmaes", "random")
-PRUNERS = ("successive-halving", "median", "none")
+SPACE_KINDS = ("per-step", "parametric", "raw", "centered")
+SAMPLERS = ("tpe", "gp", "cmaes", "random", "finite-difference")
+# successive-halving: ours, deciding at exactly the study's rungs; optuna-successive-halving:
+# Optuna's, deciding at rungs[0] * reduction_factor^k (refused unless every rung is one).
+PRUNERS = ("successive-halving", "optuna-successive-halving", "median", "none")
 LABEL_MODES = ("balanced", "uniform")
 DEVICE_KINDS = ("cpu", "cuda")
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")  # nat_core.pipeline's
 WARM_STARTS = ("reference-initial", "autonat-l-t8-published")
 MASK_FAMILIES = ("cosine", "power")
+DEFAULT_ARTIFACT_STORE = "artifacts/"
+NO_ARTIFACTS = "none"
 RANGE_KEYS = {
     "per-step": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
     "parametric": ("mask_ratio", "mask_exponent", "remask_temp", "sample_temp", "cfg"),
+    "raw": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
+    "centered": ("mask_ratio", "remask_temp", "sample_temp", "cfg"),
 }
 DEFAULT_RANGES = {
     "mask_ratio": (0.0, 1.0),
@@ -91,6 +104,8 @@ class SpaceConfig:
 class SamplerConfig:
     name: str = spec(str, default="tpe", choices=SAMPLERS)
     seed: int = spec(int, default=0, minimum=0)
+    # finite-difference only: element-wise gradient clipping (None: none, as by default)
+    grad_clip: float | None = spec(float, default=None, above=0)
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,17 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True)
+class ArtifactsConfig:
+    # A folder (relative to the study file), s3://bucket/prefix, or "none".
+    store: str = spec(
+        str,
+        default=DEFAULT_ARTIFACT_STORE,
+        nonempty=True,
+        describe='a folder, s3://bucket/prefix or "none"',
+    )
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     name: str = spec(str, nonempty=True, convert=str.strip)
     bundle: str = spec(str, nonempty=True, describe="the path of a bundle file")
@@ -158,6 +184,7 @@ class StudyConfig:
         default=("reference-initial",),
         item=Field(str, nonempty=True, describe="a name or a strategy file"),
     )
+    artifacts: ArtifactsConfig = spec(ArtifactsConfig)
     source_dir: Path = field(default=Path("."), compare=False)  # not a file key
 
     @property
@@ -176,10 +203,23 @@ class StudyConfig:
         path = Path(entry).expanduser()
         return path if path.is_absolute() else (self.source_dir / path).resolve()
 
+    def artifact_location(self) -> str | None:
+        """Where trials upload their artifacts: an absolute folder, an ``s3://`` URL, or None
+        (``store: none``)."""
+        store = self.artifacts.store.strip()
+        if store.lower() == NO_ARTIFACTS:
+            return None
+        if "://" in store:
+            return store
+        path = Path(store).expanduser()
+        return str(path if path.is_absolute() else (self.source_dir / path).resolve())
+
     def to_dict(self) -> dict[str, Any]:
         """The canonical, YAML/JSON-friendly form (stored in the study)."""
         data = asdict(self)
         data.pop("source_dir")
+        if data["sampler"]["grad_clip"] is None:  # so that older stored configs reconcile
+            del data["sampler"]["grad_clip"]
         return _plain(data)
 
     def with_budget(self, n_trials: int) -> StudyConfig:
@@ -242,6 +282,46 @@ def _check_rungs(fidelity: FidelityConfig, chunk: int) -> None:
             raise ConfigError(f"fidelity.rungs must increase, got {list(rungs)}")
 
 
+def _check_sampler(sampler: SamplerConfig, space: SpaceConfig) -> None:
+    if sampler.grad_clip is not None and sampler.name != "finite-difference":
+        raise ConfigError(
+            f"sampler.grad_clip is for the finite-difference sampler, not {sampler.name}"
+        )
+    if sampler.name == "finite-difference" and space.kind != "raw":
+        raise ConfigError(
+            "sampler.name finite-difference works on the raw per-step numbers: "
+            f"space.kind must be raw, got {space.kind}"
+        )
+
+
+def pruner_decision_points(fidelity: FidelityConfig) -> tuple[int, ...] | None:
+    """The sample counts where the pruner can decide below the top rung (None: any step)."""
+    top = fidelity.rungs[-1]
+    if fidelity.pruner == "optuna-successive-halving":
+        points, point = [], fidelity.rungs[0]
+        while point < top:
+            points.append(point)
+            point *= fidelity.reduction_factor
+        return tuple(points)
+    if fidelity.pruner == "successive-halving":
+        return fidelity.rungs[:-1]
+    return None
+
+
+def _check_pruner(fidelity: FidelityConfig, sampler: SamplerConfig) -> None:
+    points = pruner_decision_points(fidelity)
+    if points is None or sampler.name == "finite-difference":  # it runs the top rung only
+        return
+    for i, rung in enumerate(fidelity.rungs[:-1]):
+        if rung not in points:
+            shown = ", ".join(str(p) for p in points)
+            raise ConfigError(
+                f"fidelity.rungs[{i}] = {rung} would never decide: fidelity.pruner "
+                f"{fidelity.pruner} (reduction_factor {fidelity.reduction_factor}) decides at "
+                f"{shown}; list those rungs or use pruner successive-halving"
+            )
+
+
 def _check_samples(samples: SamplesConfig) -> None:
     if samples.batch_size % samples.chunk:
         raise ConfigError(
@@ -270,6 +350,17 @@ def _check_warm_starts(warm_start: tuple[str, ...], steps: int) -> None:
             )
 
 
+def _check_artifacts(artifacts: ArtifactsConfig) -> None:
+    store = artifacts.store.strip()
+    if "://" not in store:
+        return
+    scheme, _, rest = store.partition("://")
+    if scheme != "s3" or not rest.split("/", 1)[0]:
+        raise ConfigError(
+            f'artifacts.store must be a folder, s3://bucket/prefix or "none", got {store!r}'
+        )
+
+
 def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfig:
     """A validated config from a study file's content (or a stored canonical form)."""
     if not isinstance(data, Mapping):
@@ -277,11 +368,14 @@ def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfi
     try:
         config = parse(StudyConfig, data, source_dir=source_dir)
     except SchemaError as error:
-        raise ConfigError(str(error)) from None
+        raise ConfigError(str(error)) from error
     _check_samples(config.samples)
     _check_heartbeat(config.heartbeat)
     _check_rungs(config.fidelity, config.samples.chunk)
+    _check_sampler(config.sampler, config.space)
+    _check_pruner(config.fidelity, config.sampler)
     _check_warm_starts(config.warm_start, config.steps)
+    _check_artifacts(config.artifacts)
     return replace(config, space=_complete_space(config.space))
 
 
@@ -289,11 +383,63 @@ def load_study_config(path: str | Path) -> StudyConfig:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"study file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    data = load_yaml_text(path.read_text(), source=path, error=ConfigError)
     try:
         return parse_study_config(data, source_dir=path.resolve().parent)
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def check_study_files(config: StudyConfig, source: str | Path) -> BundleSpec:
+    """The files a study file (``source``) names, checked without torch: the bundle file
+    (every file it names exists), the steps against the bundle's sequence length, the
+    warm-start files. Errors name ``source``."""
+    try:
+        return _check_study_files(config)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def _check_study_files(config: StudyConfig) -> BundleSpec:
+    try:
+        bundle = read_bundle(config.bundle_path())
+    except BundleError as error:
+        raise ConfigError(f"bundle: {error}") from error
+    if config.steps > bundle.seq_len:
+        raise ConfigError(
+            f"steps = {config.steps} does not fit bundle {bundle.name!r}: its images have "
+            f"{bundle.seq_len} tokens and each step must unmask at least one"
+        )
+    from nat_core.strategy import GenerationStrategy, StrategyError
+
+    for i, entry in enumerate(config.warm_start):
+        if entry in WARM_STARTS:
+            continue
+        try:
+            strategy = GenerationStrategy.load(config.warm_start_path(entry))
+        except StrategyError as error:
+            raise ConfigError(f"warm_start[{i}]: {error}") from error
+        if strategy.steps != config.steps:
+            raise ConfigError(
+                f"warm_start[{i}] {entry} has {strategy.steps} steps; steps is {config.steps}"
+            )
+    return bundle
+
+
+def check_bundle_loads(bundle: BundleSpec) -> None:
+    """Build every part of ``bundle`` on the CPU and load its checkpoint (this imports torch):
+    a truncated or wrongly shaped checkpoint, or reference statistics of the wrong dimension,
+    refused now rather than in every worker's actors."""
+    from nat_core.checkpoints import CheckpointMismatchError
+    from nat_core.fid import FeatureWeightsError, ReferenceStatsError
+    from nat_core.pipeline import load_bundle
+
+    try:
+        load_bundle(bundle, device="cpu")
+    except (
+        BundleError,
+        CheckpointMismatchError,
+        FeatureWeightsError,
+        ReferenceStatsError,
+    ) as error:
+        raise ConfigError(f"bundle: {error}") from error

@@ -1,13 +1,18 @@
 """The embedded default job: a real study of the digits demo on this machine.
 
 An embedded store in a fresh run folder, a local Ray cluster with CPU actors, the study of
-``studies/digits_demo.yaml``; at the end the best strategy against the reference's initial
+the package's ``demo_data/studies/digits_demo.yaml`` (its bundle is ``demo_data/bundles/``, so
+the demo runs from any installation; a checkout links ``studies/`` and ``bundles/`` to them);
+at the end the best strategy against the reference's initial
 schedule, and the best strategy exported in the reference's format.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import importlib.resources
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +20,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from autonat_search.config import load_study_config
+from autonat_search.config import ArtifactsConfig, load_study_config
 from autonat_search.errors import ConfigError, StudyError
 from autonat_search.execution import WorkerOptions, ensure_ray, run_worker
 from autonat_search.records import TrialRecord
@@ -29,9 +34,31 @@ from autonat_search.reporting import (
 from autonat_search.storage import open_storage
 from autonat_search.study import start_study
 
-__all__ = ["DEMO_STUDY", "run_demo"]
+__all__ = ["demo_study_file", "run_demo", "status_command"]
 
-DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "digits_demo.yaml"
+
+def demo_study_file() -> Path:
+    """The demo's study file, shipped inside the package with its bundle."""
+    resource = importlib.resources.files("autonat_search").joinpath(
+        "demo_data", "studies", "digits_demo.yaml"
+    )
+    # The study names its bundle by a relative path: the files must be real files.
+    if not isinstance(resource, Path) or not resource.is_file():
+        raise ConfigError(f"the demo study file is missing from the installation: {resource}")
+    return resource
+
+
+def _new_run_dir(out: Path) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = (out / f"demo-{stamp}").resolve()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the demo's run folder {run_dir} ({error.strerror}); "
+            "choose a writable one with --out"
+        ) from None
+    return run_dir
 
 
 def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
@@ -42,20 +69,26 @@ def _initial_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     raise StudyError("the reference-initial warm start did not finish")
 
 
+def status_command(url: str, study: str) -> str:
+    """The command that shows a study's status (what the demo suggests at its end)."""
+    return f"autonat-search status --study {shlex.quote(study)} --storage {shlex.quote(url)}"
+
+
 def run_demo(
     *, out: Path, trials: int | None, cpu_actors: int, echo: Callable[[str], None] = print
 ) -> dict[str, float]:
     """Run the demo study in a new ``out/demo-*`` folder; returns the fresh-sample FIDs of
     the initial schedule and of the best strategy, and the seconds taken."""
-    if not DEMO_STUDY.is_file():
-        raise ConfigError(f"the demo study file is missing: {DEMO_STUDY}")
-    config = load_study_config(DEMO_STUDY)
+    config = load_study_config(demo_study_file())
     if trials is not None:
         if trials < 1:
             raise ConfigError(f"--trials must be >= 1, got {trials}")
         config = config.with_budget(trials)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = (out / f"demo-{stamp}").resolve()
+    run_dir = _new_run_dir(out)
+    # The run's sample grids stay in its own folder, beside its store.
+    config = dataclasses.replace(
+        config, artifacts=ArtifactsConfig(store=str(run_dir / "artifacts"))
+    )
     url = f"sqlite:///{run_dir / 'studies.db'}"
     started = time.perf_counter()
     study, _ = start_study(config, open_storage(url))
@@ -89,8 +122,5 @@ def run_demo(
     )
     echo(f"exported -> {exported}")
     elapsed = time.perf_counter() - started
-    echo(
-        f"finished in {elapsed:.0f} s; inspect with: autonat-search --storage {url} "
-        f"status --study {config.name}"
-    )
+    echo(f"finished in {elapsed:.0f} s; inspect with: {status_command(url, config.name)}")
     return {"initial": initial_fresh, "best": best.reevaluated_fid, "seconds": elapsed}

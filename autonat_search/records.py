@@ -11,7 +11,15 @@ Study attributes (written by ``start-study``, except ``reevaluations``):
 ``warm_start_notes``      list[str]: how each warm start was enqueued, in words
 ``ready``                 bool: set last, once the study is fully set up
 ``reevaluations``         dict[str(trial number), dict[str(seed), float]]: fresh-seed FIDs
+``artifact_store``        str: where trials upload artifacts (absolute folder or s3:// URL);
+                          absent: no artifacts
+``noise_floor``           dict: the first warm start's FID per rung on a few sample seeds
+                          (``NoiseFloor``), measured once by the first worker
+``noise_floor_claim``     float: when a worker began measuring it (seconds since the epoch)
 ========================  ===================================================================
+
+The study's metric name (``FID@<top rung>``) and its note (optuna-dashboard) are written by
+``notes``.
 
 Trial attributes (written by the objective; ``warm_start`` and an exact ``strategy`` are
 given to an enqueued warm start):
@@ -25,6 +33,11 @@ given to an enqueued warm start):
 ``warm_start``            str: the warm start's label (absent for sampled trials)
 ``fail_reason``           str: why the trial failed (at most 500 characters)
 ``actor``                 str: the worker actor running it (its trials are failed if it dies)
+``artifact_seconds``      float: seconds spent making and uploading the trial's artifacts
+``mask_ratio_<t>``, ...   float: the strategy flat, one attribute per step (``step_attrs``):
+                          ``mask_ratio_<t>`` and ``remask_temp_<t>`` for t = 1..T-1,
+                          ``sample_temp_<t>`` and ``cfg_<t>`` for t = 1..T (zero-padded to
+                          the width of T), so that a dashboard can sort and plot them
 ========================  ===================================================================
 
 JSON keys are strings, so sample counts and seeds are stored as ``str(int)`` and read back
@@ -43,14 +56,19 @@ from autonat_search.errors import StudyError
 from nat_core.strategy import GenerationStrategy
 
 __all__ = [
+    "STEP_ATTR_PREFIXES",
+    "STUDY_ARTIFACT_STORE",
     "STUDY_BUDGET",
     "STUDY_BUNDLE_PATH",
     "STUDY_CONFIG",
     "STUDY_FINGERPRINT",
     "STUDY_READY",
+    "STUDY_NOISE_FLOOR",
+    "STUDY_NOISE_FLOOR_CLAIM",
     "STUDY_REEVALUATIONS",
     "STUDY_WARM_START_NOTES",
     "TRIAL_ACTOR",
+    "TRIAL_ARTIFACT_SECONDS",
     "TRIAL_DEVICE",
     "TRIAL_FAIL_REASON",
     "TRIAL_FID_PER_RUNG",
@@ -58,14 +76,18 @@ __all__ = [
     "TRIAL_SECONDS",
     "TRIAL_STRATEGY",
     "TRIAL_WARM_START",
+    "NoiseFloor",
     "StudySetup",
     "TrialRecord",
     "add_reevaluation",
     "enqueued_trial_attrs",
     "is_ready",
     "mark_ready",
+    "read_artifact_store",
     "read_budget",
     "read_bundle_path",
+    "read_noise_floor",
+    "read_noise_floor_claim",
     "read_config_dict",
     "read_fingerprint",
     "read_reevaluations",
@@ -74,10 +96,15 @@ __all__ = [
     "rerun_user_attrs",
     "require_strategy",
     "require_value",
+    "step_attrs",
     "write_actor",
+    "write_artifact_seconds",
+    "write_artifact_store",
     "write_budget",
     "write_device",
     "write_fail_reason",
+    "write_noise_floor",
+    "write_noise_floor_claim",
     "write_rung",
     "write_study_setup",
     "write_strategy",
@@ -91,6 +118,9 @@ STUDY_BUNDLE_PATH = "bundle_path"
 STUDY_WARM_START_NOTES = "warm_start_notes"
 STUDY_READY = "ready"
 STUDY_REEVALUATIONS = "reevaluations"
+STUDY_ARTIFACT_STORE = "artifact_store"
+STUDY_NOISE_FLOOR = "noise_floor"
+STUDY_NOISE_FLOOR_CLAIM = "noise_floor_claim"
 
 TRIAL_STRATEGY = "strategy"
 TRIAL_FID_PER_RUNG = "fid_per_rung"
@@ -100,6 +130,14 @@ TRIAL_DEVICE = "device"
 TRIAL_WARM_START = "warm_start"
 TRIAL_FAIL_REASON = "fail_reason"
 TRIAL_ACTOR = "actor"
+TRIAL_ARTIFACT_SECONDS = "artifact_seconds"
+# GenerationStrategy field -> the prefix of its per-step attributes.
+STEP_ATTR_PREFIXES = {
+    "mask_ratios": "mask_ratio",
+    "remask_temps": "remask_temp",
+    "sample_temps": "sample_temp",
+    "cfg_scales": "cfg",
+}
 
 _FAIL_REASON_LENGTH = 500
 
@@ -111,6 +149,13 @@ class _Attributed(Protocol):
     def user_attrs(self) -> dict[str, Any]: ...
 
     def set_user_attr(self, key: str, value: Any) -> None: ...
+
+
+class _Readable(Protocol):
+    """Anything with user attributes to read, a study summary too."""
+
+    @property
+    def user_attrs(self) -> dict[str, Any]: ...
 
 
 class _Numbered(Protocol):
@@ -132,6 +177,7 @@ class StudySetup:
     budget: int
     fingerprint: dict[str, Any]
     bundle_path: Path
+    artifact_store: str | None = None
 
 
 def write_study_setup(study: _Attributed, setup: StudySetup) -> None:
@@ -139,6 +185,7 @@ def write_study_setup(study: _Attributed, setup: StudySetup) -> None:
     study.set_user_attr(STUDY_BUDGET, setup.budget)
     study.set_user_attr(STUDY_FINGERPRINT, setup.fingerprint)
     study.set_user_attr(STUDY_BUNDLE_PATH, str(setup.bundle_path))
+    write_artifact_store(study, setup.artifact_store)
 
 
 def mark_ready(study: _Attributed) -> None:
@@ -177,6 +224,16 @@ def read_warm_start_notes(study: _Attributed) -> list[str]:
     return [str(note) for note in study.user_attrs.get(STUDY_WARM_START_NOTES, [])]
 
 
+def write_artifact_store(study: _Attributed, location: str | None) -> None:
+    if location is not None:
+        study.set_user_attr(STUDY_ARTIFACT_STORE, location)
+
+
+def read_artifact_store(study: _Readable) -> str | None:
+    location = study.user_attrs.get(STUDY_ARTIFACT_STORE)
+    return None if location is None else str(location)
+
+
 def read_reevaluations(study: _Attributed) -> dict[int, dict[int, float]]:
     """Fresh-seed FIDs: trial number -> seed -> FID."""
     stored = study.user_attrs.get(STUDY_REEVALUATIONS, {})
@@ -194,6 +251,51 @@ def add_reevaluation(study: _Attributed, results: dict[int, float], seed: int) -
     study.set_user_attr(STUDY_REEVALUATIONS, stored)
 
 
+@dataclass(frozen=True)
+class NoiseFloor:
+    """Seed-to-seed spread of FID: one strategy (a warm start) on several sample seeds."""
+
+    warm_start: str
+    seeds: tuple[int, ...]
+    fids: dict[int, tuple[float, ...]]  # rung -> FID on each seed, in the order of ``seeds``
+
+    @property
+    def spread(self) -> dict[int, float]:
+        """Per rung: the largest FID minus the smallest over the seeds."""
+        return {rung: max(values) - min(values) for rung, values in self.fids.items()}
+
+
+def write_noise_floor(study: _Attributed, floor: NoiseFloor) -> None:
+    study.set_user_attr(
+        STUDY_NOISE_FLOOR,
+        {
+            "warm_start": floor.warm_start,
+            "seeds": list(floor.seeds),
+            "fids": {str(rung): list(values) for rung, values in floor.fids.items()},
+        },
+    )
+
+
+def read_noise_floor(study: _Attributed) -> NoiseFloor | None:
+    stored = study.user_attrs.get(STUDY_NOISE_FLOOR)
+    if stored is None:
+        return None
+    return NoiseFloor(
+        warm_start=str(stored["warm_start"]),
+        seeds=tuple(int(s) for s in stored["seeds"]),
+        fids={int(r): tuple(float(f) for f in v) for r, v in stored["fids"].items()},
+    )
+
+
+def write_noise_floor_claim(study: _Attributed, when: float) -> None:
+    study.set_user_attr(STUDY_NOISE_FLOOR_CLAIM, when)
+
+
+def read_noise_floor_claim(study: _Attributed) -> float | None:
+    when = study.user_attrs.get(STUDY_NOISE_FLOOR_CLAIM)
+    return None if when is None else float(when)
+
+
 # -- trial ----------------------------------------------------------------------------------
 
 
@@ -205,8 +307,21 @@ def enqueued_trial_attrs(label: str, exact: GenerationStrategy | None) -> dict[s
     return attrs
 
 
+def step_attrs(strategy: GenerationStrategy) -> dict[str, float]:
+    """The strategy as one attribute per step and schedule (``mask_ratio_1``, ...)."""
+    width = len(str(len(strategy.sample_temps)))
+    return {
+        f"{prefix}_{step:0{width}d}": value
+        for name, prefix in STEP_ATTR_PREFIXES.items()
+        for step, value in enumerate(getattr(strategy, name), start=1)
+    }
+
+
 def write_strategy(trial: _Attributed, strategy: GenerationStrategy) -> None:
+    """The strategy in the reference's format, and flat, one attribute per step."""
     trial.set_user_attr(TRIAL_STRATEGY, strategy.to_reference_dict())
+    for key, value in step_attrs(strategy).items():
+        trial.set_user_attr(key, value)
 
 
 def read_strategy(trial: _Numbered) -> GenerationStrategy | None:
@@ -256,6 +371,10 @@ def write_rung(
     trial.set_user_attr(TRIAL_SECONDS, round(seconds, 3))
 
 
+def write_artifact_seconds(trial: _Attributed, seconds: float) -> None:
+    trial.set_user_attr(TRIAL_ARTIFACT_SECONDS, round(seconds, 3))
+
+
 def write_fail_reason(trial: _Attributed, reason: str) -> None:
     trial.set_user_attr(TRIAL_FAIL_REASON, reason[:_FAIL_REASON_LENGTH])
 
@@ -277,12 +396,23 @@ class TrialRecord:
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
-        attrs = trial.user_attrs
+        return cls.from_attrs(trial.number, trial.user_attrs, state=trial.state, value=trial.value)
+
+    @classmethod
+    def from_attrs(
+        cls,
+        number: int,
+        attrs: dict[str, Any],
+        *,
+        state: TrialState = TrialState.RUNNING,
+        value: float | None = None,
+    ) -> TrialRecord:
+        """The record of trial ``number`` from its user attributes (a live trial's too)."""
         seconds = attrs.get(TRIAL_SECONDS)
         return cls(
-            number=trial.number,
-            state=trial.state,
-            value=trial.value,
+            number=number,
+            state=state,
+            value=value,
             strategy=attrs.get(TRIAL_STRATEGY),
             fid_per_rung={int(n): float(f) for n, f in attrs.get(TRIAL_FID_PER_RUNG, {}).items()},
             images=int(attrs.get(TRIAL_IMAGES, 0)),

@@ -22,6 +22,7 @@ from scipy.optimize import lsq_linear, minimize_scalar
 
 from autonat_search.config import SpaceConfig
 from autonat_search.errors import ConfigError
+from autonat_search.spaces import CenteredSpace, RawStepSpace
 from nat_core.strategy import GenerationStrategy
 
 __all__ = ["ParametricSpace", "PerStepSpace", "SearchSpace", "build_space", "mask_curve"]
@@ -38,6 +39,10 @@ class SearchSpace(Protocol):
 def build_space(config: SpaceConfig, *, steps: int) -> SearchSpace:
     if config.kind == "per-step":
         return PerStepSpace(steps=steps, ranges=config.ranges)
+    if config.kind == "raw":
+        return RawStepSpace(steps=steps, ranges=config.ranges)
+    if config.kind == "centered":
+        return CenteredSpace(steps=steps, ranges=config.ranges)
     return ParametricSpace(steps=steps, ranges=config.ranges, families=config.mask_families)
 
 

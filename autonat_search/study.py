@@ -18,9 +18,11 @@ from optuna.trial import TrialState
 from autonat_search import records
 from autonat_search.config import StudyConfig, parse_study_config, study_identity
 from autonat_search.errors import ConfigError, StudyError
+from autonat_search.notes import write_study_presentation
+from autonat_search.samplers.finite_difference import study_notes
 from autonat_search.space import build_space
 from autonat_search.storage import StudyLock, guarded, load_study, storage_url_of
-from nat_core.bundle import BundleError, read_bundle
+from nat_core.bundle_file import BundleError, read_bundle
 from nat_core.strategy import GenerationStrategy
 
 __all__ = [
@@ -125,11 +127,13 @@ def start_study(
             budget=config.n_trials,
             fingerprint=fingerprint,
             bundle_path=bundle_path,
+            artifact_store=config.artifact_location(),
         )
         records.write_study_setup(study, setup)
         if not study.get_trials(deepcopy=False):
-            notes = _enqueue(study, planned, config.space.kind)
+            notes = _enqueue(study, planned, config.space.kind) + study_notes(config)
             records.write_warm_start_notes(study, notes)
+        write_study_presentation(study, config)
         records.mark_ready(study)
         return study, f"created study {config.name!r}"
 
@@ -154,6 +158,7 @@ def _reconcile(study: optuna.Study, config: StudyConfig) -> str:
         )
     if config.n_trials > old_budget:
         records.write_budget(study, config.n_trials)
+        write_study_presentation(study, config)
         return f"study {config.name!r} exists; budget raised from {old_budget} to {config.n_trials}"
     return f"study {config.name!r} exists with this config; nothing to do"
 

@@ -15,15 +15,17 @@ field              reference key          length  meaning
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-__all__ = ["REFERENCE_KEYS", "GenerationStrategy"]
+from nat_core.yaml_files import load_yaml_text, yaml_float
+
+__all__ = ["REFERENCE_KEYS", "GenerationStrategy", "StrategyError"]
 
 REFERENCE_KEYS: dict[str, str] = {
     "mask_ratios": "manual_ratios",
@@ -33,13 +35,18 @@ REFERENCE_KEYS: dict[str, str] = {
 }
 
 
+class StrategyError(ValueError):
+    """A strategy that is malformed: wrong counts, a value that is not a finite number in
+    its range, a file that cannot be read; the message names the file, key and value."""
+
+
 def _as_floats(name: str, values: Iterable[Any]) -> tuple[float, ...]:
     if isinstance(values, str | bytes) or not isinstance(values, Iterable):
-        raise ValueError(f"{name} must be a list of numbers, got {values!r}")
+        raise StrategyError(f"{name} must be a list of numbers, got {values!r}")
     out = []
     for i, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-            raise ValueError(f"{name}[{i}] must be a number, got {value!r}")
+            raise StrategyError(f"{name}[{i}] must be a number, got {value!r}")
         out.append(float(value))
     return tuple(out)
 
@@ -74,7 +81,7 @@ class GenerationStrategy:
     def _check(self) -> None:
         steps = len(self.sample_temps)
         if steps < 1:
-            raise ValueError("sample_temps must hold one value per step (T >= 1), got []")
+            raise StrategyError("sample_temps must hold one value per step (T >= 1), got []")
         expected = {
             "mask_ratios": steps - 1,
             "remask_temps": steps - 1,
@@ -84,22 +91,22 @@ class GenerationStrategy:
         for name, length in expected.items():
             values = getattr(self, name)
             if len(values) != length:
-                raise ValueError(
+                raise StrategyError(
                     f"{name} must have {length} values for T={steps} steps, got {len(values)}"
                 )
             for i, value in enumerate(values):
                 if not math.isfinite(value):
-                    raise ValueError(f"{name}[{i}] must be finite, got {value}")
+                    raise StrategyError(f"{name}[{i}] must be finite, got {value}")
         for i, ratio in enumerate(self.mask_ratios):
             if not 0.0 <= ratio <= 1.0:
-                raise ValueError(f"mask_ratios[{i}] must be in [0, 1], got {ratio}")
+                raise StrategyError(f"mask_ratios[{i}] must be in [0, 1], got {ratio}")
         for name in ("remask_temps", "sample_temps"):
             for i, value in enumerate(getattr(self, name)):
                 if value < 0.0:
-                    raise ValueError(f"{name}[{i}] must be >= 0 (a temperature), got {value}")
+                    raise StrategyError(f"{name}[{i}] must be >= 0 (a temperature), got {value}")
         for i, value in enumerate(self.cfg_scales):
             if value < 0.0:
-                raise ValueError(f"cfg_scales[{i}] must be >= 0 (a guidance scale), got {value}")
+                raise StrategyError(f"cfg_scales[{i}] must be >= 0 (a guidance scale), got {value}")
 
     @property
     def steps(self) -> int:
@@ -111,7 +118,7 @@ class GenerationStrategy:
     def reference_initial(cls, steps: int) -> GenerationStrategy:
         """The schedule the reference's search starts from (cosine ratios, linear rest)."""
         if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+            raise StrategyError(f"steps must be >= 1, got {steps}")
         grid = np.linspace(0.0, 1.0, steps + 1)
         return cls(
             mask_ratios=np.cos(np.linspace(0.0, math.pi / 2, steps + 1))[1:-1].tolist(),
@@ -128,7 +135,7 @@ class GenerationStrategy:
     @classmethod
     def from_vector(cls, values: Sequence[float], *, steps: int) -> GenerationStrategy:
         if len(values) != 4 * steps - 2:
-            raise ValueError(
+            raise StrategyError(
                 f"a strategy for T={steps} has {4 * steps - 2} numbers, got {len(values)}"
             )
         a, b, c = steps - 1, 2 * steps - 2, 3 * steps - 2
@@ -149,38 +156,39 @@ class GenerationStrategy:
         cls, data: Mapping[str, Any], *, source: str = "strategy"
     ) -> GenerationStrategy:
         if not isinstance(data, Mapping):
-            raise ValueError(f"{source}: expected a mapping of manual_* keys, got {data!r}")
+            raise StrategyError(f"{source}: expected a mapping of manual_* keys, got {data!r}")
         unknown = sorted(set(data) - set(REFERENCE_KEYS.values()))
         if unknown:
-            raise ValueError(f"{source}: unknown key {unknown[0]!r}")
+            raise StrategyError(f"{source}: unknown key {unknown[0]!r}")
         missing = [key for key in REFERENCE_KEYS.values() if key not in data]
         if missing:
-            raise ValueError(f"{source}: missing key {missing[0]!r}")
+            raise StrategyError(f"{source}: missing key {missing[0]!r}")
         try:
             return cls(**{name: data[key] for name, key in REFERENCE_KEYS.items()})
-        except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
+        except StrategyError as error:
+            message = str(error)
+            for name, key in REFERENCE_KEYS.items():  # name the keys as the file has them
+                message = re.sub(rf"\b{name}\b", key, message)
+            raise StrategyError(f"{source}: {message}") from error
 
     def to_yaml(self, *, comments: Sequence[str] = ()) -> str:
-        """The reference's YAML: one flow list per key, `repr` floats, comments first."""
+        """The reference's YAML: one flow list per key, `repr` floats (always with a dot, so
+        that YAML 1.1 reads them back as floats), comments first."""
         lines = [f"# {line}" if line else "#" for line in comments]
         for key, values in self.to_reference_dict().items():
-            lines.append(f"{key}: [{', '.join(repr(v) for v in values)}]")
+            lines.append(f"{key}: [{', '.join(yaml_float(v) for v in values)}]")
         return "\n".join(lines) + "\n"
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "strategy") -> GenerationStrategy:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ValueError(f"{source}: not valid YAML ({error})") from None
+        data = load_yaml_text(text, source=source, error=StrategyError)
         return cls.from_reference_dict(data, source=source)
 
     @classmethod
     def load(cls, path: str | Path) -> GenerationStrategy:
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"strategy file not found: {path}")
+            raise StrategyError(f"strategy file not found: {path}")
         return cls.from_yaml(path.read_text(), source=str(path))
 
     def save(self, path: str | Path, *, comments: Sequence[str] = ()) -> None:

@@ -26,7 +26,7 @@ def ray_session():
     """One local Ray cluster for the test session (about 4 s to start)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

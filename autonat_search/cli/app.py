@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from autonat_search.cli import job_commands, model_commands, study_commands
+from autonat_search.cli import dashboard_command, job_commands, model_commands, study_commands
 from autonat_search.cli.errors import run_reporting_errors
 
 __all__ = ["app", "run"]
@@ -18,14 +18,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Click's plain help: flags without a type (Typer's rich help shows `--json <bool>`).
+    rich_markup_mode=None,
 )
 _state = {"debug": False}
 
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show every error's full traceback and causes.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what the service does (INFO).")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     logging.basicConfig(
@@ -39,6 +45,7 @@ app.command("worker")(study_commands.worker)
 app.command("status")(study_commands.status)
 app.command("export-best-strategy")(study_commands.export_best_strategy)
 app.command("export-trials")(study_commands.export_trials)
+app.command("dashboard")(dashboard_command.dashboard)
 app.command("evaluate")(job_commands.evaluate)
 app.command("demo")(job_commands.demo)
 app.command("pretrain")(model_commands.pretrain)

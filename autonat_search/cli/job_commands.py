@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -11,6 +11,11 @@ from autonat_search.cli.options import CpuActorsOpt, RayAddressOpt
 from autonat_search.errors import ConfigError
 
 __all__ = ["demo", "evaluate"]
+
+
+Labels = Literal["balanced", "uniform"]  # config.LABEL_MODES
+Precision = Literal["fp32", "bf16", "fp16"]  # config.PRECISIONS
+DeviceKind = Literal["cpu", "cuda"]  # config.DEVICE_KINDS
 
 
 def evaluate(
@@ -23,37 +28,53 @@ def evaluate(
         int | None,
         typer.Option(help="Samples per forward pass, a multiple of --chunk (default: 2 chunks)."),
     ] = None,
-    labels: Annotated[str, typer.Option(help="balanced | uniform")] = "balanced",
-    precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16")] = "fp32",
-    device: Annotated[str, typer.Option(help="cuda | cpu")] = "cpu",
+    labels: Annotated[
+        Labels, typer.Option(help="Class labels: balanced (cycling) or uniform (random).")
+    ] = "balanced",
+    precision: Annotated[Precision, typer.Option(help="Autocast precision.")] = "fp32",
+    device: Annotated[DeviceKind, typer.Option(help="Device of the actors.")] = "cpu",
     ray_address: RayAddressOpt = None,
     cpu_actors: CpuActorsOpt = 1,
 ) -> None:
     """FID@N of one strategy, spread over all actors of this node, statistics merged."""
-    from autonat_search.execution import SamplePlan, ensure_ray, evaluate_on_actors, local_actors
-    from nat_core.bundle import read_bundle
-    from nat_core.fid import fid_from_stats, load_reference_stats
+    from nat_core.bundle_file import BundleError, read_bundle
     from nat_core.strategy import GenerationStrategy
 
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
+    # The files and numbers are checked before torch is loaded, the checkpoints before Ray.
+    loaded = GenerationStrategy.load(strategy)
+    try:
+        spec = read_bundle(bundle)
+    except BundleError as error:
+        raise ConfigError(f"--bundle: {error}") from error
+    if loaded.steps > spec.seq_len:
+        raise ConfigError(
+            f"{strategy}: {loaded.steps} steps do not fit bundle {spec.name!r}: its images "
+            f"have {spec.seq_len} tokens and each step must unmask at least one"
+        )
+    from autonat_search.execution.evaluation import SamplePlan  # torch, Ray
+
     try:
         plan = SamplePlan(
             seed=seed,
             chunk=chunk,
             batch_size=batch_size or 2 * chunk,
             labels=labels,
-            precision=precision,  # type: ignore[arg-type]  # checked by SamplePlan
+            precision=precision,
         )
-        plan.chunks_between(0, n)
+        chunks = plan.chunks_between(0, n)
     except ValueError as error:
-        raise ConfigError(str(error)) from None
-    loaded = GenerationStrategy.load(strategy)
-    spec = read_bundle(bundle)  # missing files reported before Ray starts
+        raise ConfigError(str(error)) from error
+    from autonat_search.config import check_bundle_loads
+    from autonat_search.execution import ensure_ray, evaluate_on_actors, local_actors
+    from autonat_search.execution.progress import chunk_progress
+    from nat_core.fid import fid_from_stats, load_reference_stats
+
+    check_bundle_loads(spec)
     mu, sigma = load_reference_stats(spec.reference_stats)
     ensure_ray(ray_address)
     with local_actors(bundle, device_kind=device, cpu_actors=cpu_actors) as actors:
-        stats = evaluate_on_actors(actors, loaded, n, plan)
+        with chunk_progress(len(chunks), f"FID@{n}") as advance:
+            stats = evaluate_on_actors(actors, loaded, n, plan, progress=advance)
         count = len(actors)
     fid = fid_from_stats(stats, mu, sigma)
     typer.echo(
@@ -63,9 +84,12 @@ def evaluate(
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the run (a new demo-* folder).")] = Path(
-        "runs"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for the run, relative to the current folder (a new demo-* folder in it)."
+        ),
+    ] = Path("runs"),
     trials: Annotated[int | None, typer.Option(help="Budget instead of the study file's.")] = None,
     cpu_actors: CpuActorsOpt = 2,
 ) -> None:

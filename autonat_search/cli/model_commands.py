@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +16,19 @@ from autonat_search.errors import ConfigError
 __all__ = ["build_digits_demo", "fid_stats", "pretrain", "tokenize"]
 
 
+@contextmanager
+def _input_errors() -> Iterator[None]:
+    """nat_core's dataset, image-folder and training-config readers report bad input as
+    plain ValueErrors (no types of their own yet): here, around those calls only, they are
+    the user's errors. ``--debug`` still shows where each came from."""
+    try:
+        yield
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+
+
 def pretrain(
-    config_file: Path,
+    config_file: Annotated[Path, typer.Argument(help="Pretraining config (reference layout).")],
     dataset: Annotated[
         Path | None, typer.Option(help="Token dataset (.npy); overrides dataset.path.")
     ] = None,
@@ -30,20 +43,21 @@ def pretrain(
     """
     from nat_core.train import pretrain as run_pretraining
 
-    ema = run_pretraining(
-        config_file,
-        dataset_path=dataset,
-        out_dir=out_dir,
-        resume=resume,
-        device=device,
-        max_steps=max_steps,
-        progress=True,
-    )
+    with _input_errors():
+        ema = run_pretraining(
+            config_file,
+            dataset_path=dataset,
+            out_dir=out_dir,
+            resume=resume,
+            device=device,
+            max_steps=max_steps,
+            progress=True,
+        )
     typer.echo(f"EMA weights -> {ema}")
 
 
 def tokenize(
-    images_dir: Path,
+    images_dir: Annotated[Path, typer.Argument(help="Folder of images, one folder per class.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Token dataset (.npy).")],
     bundle: Annotated[Path, typer.Option(help="Bundle whose tokenizer encodes the images.")],
     size: Annotated[
@@ -63,21 +77,22 @@ def tokenize(
     from nat_core.data import write_token_dataset
     from nat_core.train import tokenize_with_bundle
 
-    rows = tokenize_with_bundle(
-        images_dir,
-        bundle,
-        size=size,
-        batch_size=batch_size,
-        flip=flip,
-        device=device,
-        progress=True,
-    )
-    write_token_dataset(output, rows)
+    with _input_errors():
+        rows = tokenize_with_bundle(
+            images_dir,
+            bundle,
+            size=size,
+            batch_size=batch_size,
+            flip=flip,
+            device=device,
+            progress=True,
+        )
+        write_token_dataset(output, rows)
     typer.echo(f"{len(rows)} rows of {rows.shape[1] - 1} tokens -> {output}")
 
 
 def fid_stats(
-    images: Path,
+    images: Annotated[Path, typer.Argument(help="Folder of images, or an .npz of images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Statistics (.npz).")],
     bundle: Annotated[
         Path | None, typer.Option(help="Take the feature extractor of this bundle.")
@@ -103,13 +118,14 @@ def fid_stats(
     else:
         raise ConfigError("give exactly one of --bundle and --inception-weights")
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    stats = stats_from_images(
-        iter_image_batches(images, batch_size=batch_size, size=size),
-        extractor.to(dev),
-        device=dev,
-        progress=True,
-        total=count_images(images),
-    )
+    with _input_errors():
+        stats = stats_from_images(
+            iter_image_batches(images, batch_size=batch_size, size=size),
+            extractor.to(dev),
+            device=dev,
+            progress=True,
+            total=count_images(images),
+        )
     save_reference_stats(output, stats.mean(), stats.covariance())
     typer.echo(f"statistics of {stats.count} images ({stats.dim}-d) -> {output}")
 

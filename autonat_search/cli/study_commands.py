@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,23 +20,52 @@ from autonat_search.cli.options import (
 from autonat_search.errors import ConfigError
 from autonat_search.storage import (
     DEFAULT_MAX_WAIT,
-    load_study,
-    open_storage,
-    redact,
+    check_reachable,
+    require_existing_store,
     resolve_storage_url,
 )
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["export_best_strategy", "export_trials", "start_study", "status", "worker"]
 
 
-def start_study(config_file: Path, storage: StorageOpt = None) -> None:
+def _read_only_study(study: str, storage: str | None) -> optuna.Study:
+    """The study, for a command that only reads: a missing embedded store is not created."""
+    from autonat_search.storage import load_study, open_storage
+
+    url = resolve_storage_url(storage)
+    require_existing_store(url)
+    return load_study(open_storage(url), study)
+
+
+def start_study(
+    config_file: Annotated[Path, typer.Argument(help="Study file (YAML).")],
+    storage: StorageOpt = None,
+) -> None:
     """Create the study of CONFIG_FILE (idempotent) and enqueue its warm starts."""
+    from autonat_search.config import check_bundle_loads, check_study_files, load_study_config
+
+    # Everything that needs neither torch nor Optuna first, then the storage, then the
+    # bundle's checkpoints (torch), and only then anything is written.
+    config = load_study_config(config_file)
+    bundle = check_study_files(config, config_file)
+    url = resolve_storage_url(storage)
+    check_reachable(url)
+    started = time.perf_counter()
+    try:
+        check_bundle_loads(bundle)
+    except ConfigError as error:
+        raise ConfigError(f"{config_file}: {error}") from error
+    typer.echo(
+        f"bundle {bundle.name!r}: every checkpoint loads and fits "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
     from autonat_search import records
-    from autonat_search.config import load_study_config
+    from autonat_search.storage import open_storage, redact
     from autonat_search.study import start_study as create_or_find_study
 
-    config = load_study_config(config_file)
-    url = resolve_storage_url(storage)
     created, outcome = create_or_find_study(config, open_storage(url))
     typer.echo(f"{outcome} in {redact(url)}")
     for note in records.read_warm_start_notes(created):
@@ -45,7 +76,23 @@ def worker(
     study: StudyOpt,
     storage: StorageOpt = None,
     ray_address: RayAddressOpt = None,
-    cpu_actors: CpuActorsOpt = 1,
+    all_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--all-nodes",
+            help="Drive the whole Ray cluster of --ray-address: actors on every node (one per "
+            "GPU; CPU studies: --cpu-actors per node, default one per CPU), and on nodes that "
+            "join later. The bundle path must be valid on every node.",
+        ),
+    ] = False,
+    cpu_actors: Annotated[
+        int | None,
+        typer.Option(
+            "--cpu-actors",
+            help="CPU actors where the study runs on the CPU (default 1; with --all-nodes, "
+            "per node, default one per CPU).",
+        ),
+    ] = None,
     bundle: Annotated[
         Path | None,
         typer.Option(
@@ -65,17 +112,34 @@ def worker(
     ] = DEFAULT_MAX_WAIT,
 ) -> None:
     """Run trials of STUDY on this node's GPUs (or CPU actors) until its budget is spent."""
-    from autonat_search.execution import WorkerOptions, ensure_ray, run_worker
+    url = resolve_storage_url(storage)
+    check_reachable(url)
+    require_existing_store(url)  # a worker joins a study: it never creates a store
+    from autonat_search.storage import load_study, open_storage
+
+    found = load_study(open_storage(url), study)
+    from autonat_search.execution import (
+        WorkerOptions,
+        ensure_ray,
+        run_worker,
+        run_worker_on_all_nodes,
+        study_bundle,
+    )
 
     options = WorkerOptions(
-        storage_url=resolve_storage_url(storage),
+        storage_url=url,
         study_name=study,
         bundle=bundle,
         batch_size=batch_size,
         storage_wait=storage_wait,
     )
+    # The study and this node's bundle are checked before Ray starts.
+    study_bundle(found, bundle)
     ensure_ray(ray_address)
-    results = run_worker(options, cpu_actors=cpu_actors)
+    if all_nodes:
+        results = run_worker_on_all_nodes(options, cpu_actors=cpu_actors, echo=typer.echo)
+    else:
+        results = run_worker(options, cpu_actors=1 if cpu_actors is None else cpu_actors)
     for index, result in enumerate(results):
         typer.echo(f"actor {index}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
 
@@ -83,13 +147,37 @@ def worker(
 def status(
     study: StudyOpt,
     storage: StorageOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Refresh every --interval seconds until the budget is spent."),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between refreshes with --watch.", min=0.5)
+    ] = 5.0,
 ) -> None:
     """Trials by state, best FID so far, images generated, throughput."""
+    found = _read_only_study(study, storage)
     from autonat_search.reporting.status import format_status, status_report
 
-    report = status_report(load_study(open_storage(storage), study))
-    typer.echo(json.dumps(report, indent=2) if as_json else format_status(report))
+    def render() -> tuple[str, bool]:
+        report = status_report(found)
+        text = json.dumps(report, indent=2) if as_json else format_status(report)
+        return text, report["finished"] >= report["budget"]
+
+    text, done = render()
+    typer.echo(text)
+    if not watch:
+        return
+    terminal = sys.stdout.isatty()
+    while not done:
+        time.sleep(interval)
+        previous = text
+        text, done = render()
+        if terminal:
+            typer.echo("\033[H\033[J" + text)  # redraw in place
+        elif text != previous:
+            typer.echo(text)  # into a file: only what changed
 
 
 def export_best_strategy(
@@ -110,11 +198,11 @@ def export_best_strategy(
     cpu_actors: CpuActorsOpt = 1,
 ) -> None:
     """Write the best strategy in the reference's YAML format."""
-    from autonat_search.reporting import best_of_study, reevaluate_best, write_strategy_file
-
-    found = load_study(open_storage(storage), study)
     if reevaluate < 0:
         raise ConfigError(f"--reevaluate must be >= 0, got {reevaluate}")
+    found = _read_only_study(study, storage)
+    from autonat_search.reporting import best_of_study, reevaluate_best, write_strategy_file
+
     if reevaluate:
         chosen, rows, _ = reevaluate_best(
             found, reevaluate, seed=seed, ray_address=ray_address, cpu_actors=cpu_actors
@@ -132,7 +220,8 @@ def export_best_strategy(
 
 def export_trials(study: StudyOpt, output: OutOpt, storage: StorageOpt = None) -> None:
     """Write every trial (strategy, FID per rung, images, seconds, state) as CSV."""
+    found = _read_only_study(study, storage)
     from autonat_search.reporting.export import export_trials_csv
 
-    count = export_trials_csv(load_study(open_storage(storage), study), output)
+    count = export_trials_csv(found, output)
     typer.echo(f"{count} trials -> {output}")

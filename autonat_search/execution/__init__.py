@@ -1,7 +1,8 @@
 """Running trials: the samples of an evaluation (``evaluation``), the FID objective
 (``objective``), one actor's budgeted trial loop (``trial_loop``), the bundle check
-(``fingerprint``), Ray actors and evaluation fan-out (``actors``) and the node's worker
-(``worker``). Layered in that order: each module imports only those before it."""
+(``fingerprint``), Ray actors and evaluation fan-out (``actors``), node discovery and actor
+placement (``placement``) and the worker, on one node or the whole cluster (``worker``).
+Layered in that order: each module imports only those before it."""
 
 from autonat_search.execution.actors import (
     BundleActor,
@@ -17,18 +18,21 @@ from autonat_search.execution.evaluation import (
 )
 from autonat_search.execution.fingerprint import check_fingerprint, study_bundle
 from autonat_search.execution.objective import FidObjective
+from autonat_search.execution.placement import RayNode, alive_nodes
 from autonat_search.execution.trial_loop import (
     WorkerOptions,
     run_study_trials,
     run_trial_loop,
 )
-from autonat_search.execution.worker import run_worker
+from autonat_search.execution.worker import run_worker, run_worker_on_all_nodes
 
 __all__ = [
     "BundleActor",
     "FidObjective",
+    "RayNode",
     "SamplePlan",
     "WorkerOptions",
+    "alive_nodes",
     "check_fingerprint",
     "ensure_ray",
     "evaluate_chunks",
@@ -37,6 +41,7 @@ __all__ = [
     "run_study_trials",
     "run_trial_loop",
     "run_worker",
+    "run_worker_on_all_nodes",
     "sample_plan",
     "split_evenly",
     "study_bundle",

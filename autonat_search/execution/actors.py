@@ -4,7 +4,7 @@ evaluation fanned out over the pool (statistics of shares of the chunks, merged)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from autonat_search.execution.evaluation import (
     evaluate_chunks,
     split_evenly,
 )
+from autonat_search.execution.progress import show_progress_lines
 from autonat_search.execution.ray_session import ensure_ray
 from autonat_search.execution.trial_loop import WorkerOptions, run_study_trials
 from nat_core.fid import FeatureStats
@@ -35,6 +36,7 @@ __all__ = [
     "evaluate_on_actors",
     "local_actor_count",
     "local_actors",
+    "pinned_actors",
     "start_actors",
 ]
 
@@ -44,7 +46,8 @@ class BundleActor:
 
     def __init__(self, bundle: str, device_kind: str, threads: int, name: str = "") -> None:
         torch.set_num_threads(max(1, threads))
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial is too many
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # ours say more, per trial
+        show_progress_lines()
         if device_kind == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device.kind is cuda but this actor sees no CUDA device")
         self.device = torch.device("cuda" if device_kind == "cuda" else "cpu")
@@ -74,7 +77,8 @@ class BundleActor:
             abort=self.abort_event,
             actor=self.name or None,
         )
-        return {"started": summary.started, **summary.states}
+        node = ray.get_runtime_context().get_node_id()
+        return {"started": summary.started, **summary.states, "node": node}
 
     def evaluate(
         self, strategy: dict[str, list[float]], chunks: list[int], plan: SamplePlan
@@ -104,22 +108,11 @@ def start_actors(
 ) -> list[Any]:
     """``count`` actors on this node (one GPU each where ``device_kind`` is cuda); an actor
     given a name is reachable as ``ray.get_actor(name)`` and records it on its trials."""
-    node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     resources: dict[str, float] = {"num_cpus": actor_cpus}
     if device_kind == "cuda":
         resources["num_gpus"] = 1
-    actors = []
-    for index in range(count):
-        name = names[index] if index < len(names) else ""
-        options: dict[str, Any] = {"scheduling_strategy": node, **resources}
-        if name:
-            options["name"] = name
-        actors.append(
-            RemoteBundleActor.options(**options).remote(
-                str(bundle), device_kind, max(1, int(actor_cpus)), name
-            )
-        )
-    return actors
+    node_id = ray.get_runtime_context().get_node_id()
+    return pinned_actors(bundle, node_id, device_kind, count, resources, names=names)
 
 
 def local_actor_count(device_kind: str, cpu_actors: int) -> int:
@@ -132,6 +125,32 @@ def local_actor_count(device_kind: str, cpu_actors: int) -> int:
     if cpu_actors < 1:
         raise ConfigError(f"--cpu-actors must be >= 1 on a CPU study, got {cpu_actors}")
     return cpu_actors
+
+
+def pinned_actors(
+    bundle: Path,
+    node_id: str,
+    device_kind: str,
+    count: int,
+    resources: dict[str, float],
+    *,
+    names: Sequence[str] = (),
+) -> list[Any]:
+    """``count`` actors on the Ray node ``node_id`` (and nowhere else), each with
+    ``resources`` (``num_cpus``, and ``num_gpus`` for a GPU actor); an actor given a name is
+    reachable as ``ray.get_actor(name)`` and records it on its trials."""
+    node = NodeAffinitySchedulingStrategy(node_id, soft=False)
+    threads = max(1, int(resources.get("num_cpus", 1)))
+    actors = []
+    for index in range(count):
+        name = names[index] if index < len(names) else ""
+        options: dict[str, Any] = {"scheduling_strategy": node, **resources}
+        if name:
+            options["name"] = name
+        actors.append(
+            RemoteBundleActor.options(**options).remote(str(bundle), device_kind, threads, name)
+        )
+    return actors
 
 
 @contextmanager
@@ -154,13 +173,38 @@ def local_actors(
 
 
 def evaluate_on_actors(
-    actors: Sequence[Any], strategy: GenerationStrategy, n: int, plan: SamplePlan
+    actors: Sequence[Any],
+    strategy: GenerationStrategy,
+    n: int,
+    plan: SamplePlan,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> FeatureStats:
-    """FID statistics of ``n`` samples, chunks shared out over ``actors`` and merged."""
+    """FID statistics of ``n`` samples, chunks shared out over ``actors`` and merged.
+
+    Each actor works through its share one batch of chunks at a time (one call in flight
+    per actor), so that ``progress(chunks_done)`` can follow; the parts are merged in chunk
+    order, whatever order they finish in."""
     shares = split_evenly(plan.chunks_between(0, n), len(actors))
-    futures = [
-        actor.evaluate.remote(strategy.to_reference_dict(), share, plan)
-        for actor, share in zip(actors, shares, strict=False)
-    ]
-    parts = [FeatureStats.from_numpy_dict(r) for r in ray.get(futures)]
+    per_call = plan.batch_size // plan.chunk
+    pieces = [[share[i : i + per_call] for i in range(0, len(share), per_call)] for share in shares]
+    reference = strategy.to_reference_dict()
+    results: list[list[FeatureStats]] = [[] for _ in pieces]
+    in_flight: dict[Any, int] = {}
+
+    def submit(index: int) -> None:
+        piece = pieces[index][len(results[index])]
+        in_flight[actors[index].evaluate.remote(reference, piece, plan)] = index
+
+    for index in range(len(pieces)):
+        submit(index)
+    while in_flight:
+        (done,), _ = ray.wait(list(in_flight), num_returns=1)
+        index = in_flight.pop(done)
+        results[index].append(FeatureStats.from_numpy_dict(ray.get(done)))
+        if progress is not None:
+            progress(len(pieces[index][len(results[index]) - 1]))
+        if len(results[index]) < len(pieces[index]):
+            submit(index)
+    parts = [part for share in results for part in share]
     return sum(parts[1:], start=parts[0])

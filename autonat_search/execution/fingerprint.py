@@ -9,7 +9,7 @@ import optuna
 
 from autonat_search import records
 from autonat_search.errors import BundleMismatchError
-from nat_core.bundle import read_bundle
+from nat_core.bundle_file import read_bundle
 
 __all__ = ["check_fingerprint", "study_bundle"]
 

@@ -3,11 +3,13 @@
 A trial's strategy is evaluated rung by rung (e.g. 5k, 10k, 50k samples). Each rung adds
 the chunks beyond the previous rung to the same merged statistics, reports FID@n as an
 intermediate value at step n, and may be pruned. The trial records its strategy (reference
-format), FID per rung, images generated, seconds and device (see ``records``).
+format), FID per rung, images generated, seconds and device (see ``records``); a finished or
+pruned trial also gets its artifacts (``trial_artifacts``) and its dashboard note (``notes``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
-from autonat_search import records
+from autonat_search import notes, records
 from autonat_search.config import StudyConfig
 from autonat_search.errors import StorageError, TrialFailure
 from autonat_search.execution.evaluation import BatchSizer, evaluate_chunks, sample_plan
@@ -24,6 +26,9 @@ from autonat_search.execution.heartbeat import (
     TrialInterrupted,
     check_trial_alive,
 )
+from autonat_search.execution.progress import log_rung
+from autonat_search.execution.trial_artifacts import TrialArtifacts
+from autonat_search.samplers.finite_difference import trial_rungs
 from autonat_search.space import SearchSpace
 from nat_core.fid import fid_from_stats
 from nat_core.pipeline import GeneratorBundle
@@ -31,13 +36,15 @@ from nat_core.strategy import GenerationStrategy
 
 __all__ = ["FidObjective", "trial_strategy"]
 
+log = logging.getLogger(__name__)
+
 
 def trial_strategy(trial: optuna.Trial, space: SearchSpace) -> GenerationStrategy:
     """The strategy of a trial; an enqueued warm start carries its exact strategy."""
     strategy = space.suggest(trial)
     exact = records.read_strategy(trial)
     if exact is not None:
-        return exact
+        strategy = exact
     records.write_strategy(trial, strategy)
     return strategy
 
@@ -49,6 +56,7 @@ class FidObjective:
     config: StudyConfig
     device_name: str
     sizer: BatchSizer = field(default_factory=BatchSizer)  # the actor's batch, kept after OOM
+    artifacts: TrialArtifacts | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -68,7 +76,7 @@ class FidObjective:
         stats = self.bundle.empty_stats()
         fids: dict[int, float] = {}
         started, done, fid = time.perf_counter(), 0, math.nan
-        rungs = self.config.fidelity.rungs
+        rungs = trial_rungs(self.config)
         for index, rung in enumerate(rungs):
             chunks = plan.chunks_between(done, rung)
             stats = stats.merge(
@@ -84,12 +92,35 @@ class FidObjective:
             done = rung
             fid = fid_from_stats(stats, self.bundle.reference_mu, self.bundle.reference_sigma)
             fids[rung] = fid
-            records.write_rung(trial, fids, images=done, seconds=time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            records.write_rung(trial, fids, images=done, seconds=seconds)
+            log_rung(trial, rung, fid, seconds)
             if not math.isfinite(fid):
                 reason = f"FID@{rung} is not finite ({fid})"
                 records.write_fail_reason(trial, reason)
                 raise TrialFailure(reason)
             trial.report(fid, step=rung)
             if index < len(rungs) - 1 and trial.should_prune():
+                self._present(trial, strategy, f"pruned at FID@{rung} = {fid:.4f}")
                 raise optuna.TrialPruned(f"pruned at FID@{rung} = {fid:.4f}")
+        self._present(trial, strategy, f"complete, FID@{rungs[-1]} = {fid:.4f}")
         return fid
+
+    def _present(self, trial: optuna.Trial, strategy: GenerationStrategy, outcome: str) -> None:
+        """Artifacts and the note of a finished or pruned trial; never fails the trial."""
+        started = time.perf_counter()
+        grid_path = caption = None
+        if self.artifacts is not None:
+            grid_path = self.artifacts.upload(trial, self.bundle, strategy)
+            caption = self.artifacts.caption(self.bundle)
+        try:
+            record = records.TrialRecord.from_attrs(trial.number, trial.user_attrs)
+            body = notes.trial_note(
+                record, strategy, outcome=outcome, grid_path=grid_path, grid_caption=caption or ""
+            )
+            notes.write_trial_note(trial, body)
+            records.write_artifact_seconds(trial, time.perf_counter() - started)
+        except Exception as error:  # a note is never worth a trial
+            log.warning(
+                "trial %d: note not written (%s: %s)", trial.number, type(error).__name__, error
+            )

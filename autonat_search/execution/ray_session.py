@@ -44,11 +44,14 @@ def _own_session() -> Iterator[None]:
 
 
 def ensure_ray(address: str | None, *, num_cpus: int | None = None) -> None:
-    """Join the cluster at ``address``, or start a local one; nothing if Ray is running."""
+    """Join the cluster at ``address``, or start a local one; nothing if Ray is running.
+
+    Without an address a new local instance is started (``address="local"``): plain
+    ``ray.init()`` would join whatever ``ray start`` left running on this machine."""
     if ray.is_initialized():
         return
     if address:
         ray.init(address=address, log_to_driver=True)
         return
     with _own_session():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)

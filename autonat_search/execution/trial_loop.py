@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,8 +39,11 @@ from autonat_search.execution.heartbeat import (
     TrialInterrupted,
     keeping_heartbeat,
 )
+from autonat_search.execution.noise_floor import ensure_noise_floor
 from autonat_search.execution.objective import FidObjective
-from autonat_search.samplers import build_pruner, build_sampler
+from autonat_search.execution.progress import log_trial_end, log_trial_start
+from autonat_search.execution.trial_artifacts import TrialArtifacts
+from autonat_search.samplers import build_study_sampler, study_pruner
 from autonat_search.space import build_space
 from autonat_search.storage import (
     DEFAULT_MAX_WAIT,
@@ -56,12 +58,10 @@ from autonat_search.storage import (
 )
 from autonat_search.study import study_config
 from nat_core.pipeline import GeneratorBundle
-from nat_core.seeding import derive_seed
 
 __all__ = [
     "LoopSummary",
     "WorkerOptions",
-    "actor_seed",
     "run_study_trials",
     "run_trial_loop",
 ]
@@ -116,6 +116,9 @@ def _reserve(study: optuna.Study, storage: ResilientRDBStorage) -> str:
         return "done"
     if done + counts[TrialState.RUNNING] >= budget:
         return "wait"
+    has_work = getattr(study.sampler, "has_work", None)  # the finite-difference sampler's
+    if has_work is not None and not has_work(study):
+        return "wait"  # every evaluation it can propose now is running
     return "run"
 
 
@@ -135,6 +138,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: fl
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+            log_trial_end(study._storage.get_trial(trial._trial_id))
             return state.name
         except UpdateFinishedTrialError:
             current = study._storage.get_trial(trial._trial_id).state
@@ -201,6 +205,7 @@ def run_trial_loop(
     actor: str | None = None,
     poll_seconds: float = 2.0,
     max_consecutive_failures: int = 5,
+    device_name: str = "this worker",
 ) -> LoopSummary:
     """Trials until the budget is spent or ``stop`` is set; ``abort`` interrupts the running
     trial (failed and re-run elsewhere). ``actor`` is recorded on every trial this loop runs."""
@@ -227,6 +232,7 @@ def run_trial_loop(
         if actor is not None:
             records.write_actor(trial, actor)
         summary.started += 1
+        log_trial_start(trial, device_name)
         outcome = _run_one(study, trial, objective, storage, abort)
         summary.add(outcome)
         failures = failures + 1 if outcome == TrialState.FAIL.name else 0
@@ -236,12 +242,6 @@ def run_trial_loop(
                 "fail_reason and the worker log"
             )
     return summary
-
-
-def actor_seed(seed: int) -> int:
-    """Each actor's sampler gets its own stream, so parallel actors do not propose twins."""
-    entropy = uuid.uuid4().int & (2**63 - 1)
-    return derive_seed(seed, entropy, bits=32)  # 32 bits: samplers seed NumPy's RandomState
 
 
 def run_study_trials(
@@ -255,7 +255,9 @@ def run_study_trials(
 ) -> LoopSummary:
     """One actor's share of a worker: trials of the study on ``bundle`` until none is left."""
     first = open_storage(options.storage_url, max_wait=options.storage_wait)
-    config = study_config(load_study(first, options.study_name))
+    stored = load_study(first, options.study_name)
+    config = study_config(stored)
+    location = records.read_artifact_store(stored)
     if options.batch_size is not None:
         config = config.with_batch_size(options.batch_size)
     storage = open_storage(
@@ -268,22 +270,28 @@ def run_study_trials(
     study = optuna.load_study(
         study_name=options.study_name,
         storage=storage,
-        sampler=build_sampler(config.sampler, seed=actor_seed(config.sampler.seed)),
-        pruner=build_pruner(config.fidelity),
+        sampler=build_study_sampler(config),  # random choices from (seed, trial number)
+        pruner=study_pruner(config),
     )
     objective = FidObjective(
         bundle=bundle,
         space=build_space(config.space, steps=config.steps),
         config=config,
         device_name=device_name,
+        artifacts=None
+        if location is None
+        else TrialArtifacts(location, config.samples.seed, config.device.precision),
     )
+    lock = StudyLock(options.storage_url, options.study_name, max_wait=options.storage_wait)
+    ensure_noise_floor(study, bundle, config, lock)  # once per study, by the first worker
     return run_trial_loop(
         study,
         objective,
-        StudyLock(options.storage_url, options.study_name, max_wait=options.storage_wait),
+        lock,
         storage=storage,
         stop=stop,
         abort=abort,
         actor=actor,
         poll_seconds=options.poll_seconds,
+        device_name=device_name,
     )

@@ -1,11 +1,15 @@
-"""``autonat-search worker`` on one node: one actor per local GPU (or ``cpu_actors`` CPU
-actors), each pulling trials until the study's budget is spent.
+"""``autonat-search worker``, each actor pulling trials until the study's budget is spent:
+on one node (``run_worker``: one actor per GPU of this node, or ``cpu_actors`` CPU actors),
+or as one driver for a whole Ray cluster (``run_worker_on_all_nodes``: actors on every node,
+nodes that join later included).
 
 The driver supervises its actors:
 
-* An actor that dies (its process killed, out of host memory...) fails only the trials it
-  was running, with the reason, and their re-runs are enqueued at once; a replacement actor
-  takes its place (at most as many replacements as actors), or the others carry on.
+* On one node, an actor that dies (its process killed, out of host memory...) fails only the
+  trials it was running, with the reason, and their re-runs are enqueued at once; a
+  replacement actor takes its place (at most as many replacements as actors), or the others
+  carry on. On a whole cluster, an actor lost with its node is reported and its trial goes
+  stale and is re-run.
 * The first SIGINT/SIGTERM stops new trials and lets running ones finish; a second one
   stops at once: running trials are failed and their re-runs enqueued. Either way the
   worker returns normally (exit code 0). Ray's processes are stopped afterwards by
@@ -18,7 +22,7 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,14 +33,21 @@ from optuna.trial import TrialState
 from ray.exceptions import RayActorError, RayTaskError
 
 from autonat_search import records
-from autonat_search.errors import AutonatError
-from autonat_search.execution.actors import local_actor_count, start_actors
+from autonat_search.errors import AutonatError, ConfigError
+from autonat_search.execution.actors import pinned_actors
 from autonat_search.execution.fingerprint import study_bundle
+from autonat_search.execution.placement import ClusterPool, find_node, node_share
 from autonat_search.execution.trial_loop import WorkerOptions
 from autonat_search.storage import fail_and_rerun, load_study, open_storage
 from autonat_search.study import study_config
 
-__all__ = ["StopRequest", "fail_trials_of_actor", "run_worker", "stop_on_signals"]
+__all__ = [
+    "StopRequest",
+    "fail_trials_of_actor",
+    "run_worker",
+    "run_worker_on_all_nodes",
+    "stop_on_signals",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,26 +115,33 @@ def run_worker(
     *,
     cpu_actors: int = 1,
     actor_cpus: float = 1.0,
+    node_id: str | None = None,
     stop: StopRequest | None = None,
 ) -> list[dict[str, Any]]:
-    """Run trials of a study on this node's devices until its budget is spent."""
+    """Run trials of a study on one node's devices (by default this process's node) until
+    its budget is spent."""
     storage = open_storage(options.storage_url, max_wait=options.storage_wait)
     study = load_study(storage, options.study_name)
     config = study_config(study)
     if options.batch_size is not None:
         config.with_batch_size(options.batch_size)  # a bad --batch-size fails here, not later
     path = study_bundle(study, options.bundle)
-    count = local_actor_count(config.device.kind, cpu_actors)
+    node = find_node(node_id)
+    share = node_share(node, config.device.kind, cpu_actors=cpu_actors, actor_cpus=actor_cpus)
+    if share.count == 0:
+        if config.device.kind == "cuda":
+            raise ConfigError(f"the study runs on cuda, but {node.describe()} has no CUDA device")
+        raise ConfigError(f"{node.describe()} has no CPU slot for an actor")
     prefix = f"autonat-{options.study_name}-{uuid.uuid4().hex[:8]}"
 
     def start(index: int) -> _Slot:
         name = f"{prefix}-{index}"
-        (actor,) = start_actors(
-            path, device_kind=config.device.kind, count=1, actor_cpus=actor_cpus, names=[name]
+        (actor,) = pinned_actors(
+            path, node.node_id, config.device.kind, 1, share.resources, names=[name]
         )
         return _Slot(actor, name)
 
-    slots = [start(i) for i in range(count)]
+    slots = [start(i) for i in range(share.count)]
     try:
         ray.get([s.actor.device_name.remote() for s in slots])  # surfaces load errors now
     except BaseException:
@@ -181,4 +199,66 @@ def _supervise(
         if isinstance(first, AutonatError):
             raise first
         raise RuntimeError(f"a worker actor failed: {_first_line(first)}") from first
+    return results
+
+
+def run_worker_on_all_nodes(
+    options: WorkerOptions,
+    *,
+    cpu_actors: int | None = None,
+    actor_cpus: float = 1.0,
+    poll_seconds: float = 5.0,
+    echo: Callable[[str], None] = log.info,
+    stop: StopRequest | None = None,
+) -> list[dict[str, Any]]:
+    """One driver for the whole Ray cluster: actors on every alive node (one per GPU; on a CPU
+    study ``cpu_actors`` per node, or one per CPU slot), and on every node that joins while
+    the study runs, until its budget is spent. The bundle path must be valid on every node.
+    Returns each actor's summary with its node's id."""
+    storage = open_storage(options.storage_url, max_wait=options.storage_wait)
+    study = load_study(storage, options.study_name)
+    config = study_config(study)
+    if options.batch_size is not None:
+        config.with_batch_size(options.batch_size)  # a bad --batch-size fails here, not later
+    device_kind = config.device.kind
+    path = study_bundle(study, options.bundle)
+    pool = ClusterPool(
+        path,
+        options,
+        device_kind=device_kind,
+        cpu_actors=cpu_actors,
+        actor_cpus=actor_cpus,
+        echo=echo,
+    )
+    request = stop or StopRequest()
+    forwarded = (False, False)
+    spent = False  # an actor's loop ended by itself: the budget is spent
+    results: list[dict[str, Any]] = []
+    waiting_said = False
+    try:
+        with stop_on_signals(request):
+            while True:
+                state = (request.finish.is_set(), request.now.is_set())
+                if state != forwarded:
+                    for actor in pool.actors:
+                        actor.stop.remote(now=state[1])
+                    forwarded = state
+                ending = spent or request.finish.is_set()
+                if not ending:
+                    pool.place_new_nodes()
+                if pool.active == 0:
+                    if ending:
+                        break
+                    if not waiting_said:
+                        echo("no node can take an actor of this study yet; waiting for nodes")
+                        waiting_said = True
+                    request.finish.wait(poll_seconds)
+                    continue
+                for summary in pool.wait(poll_seconds):
+                    results.append(summary)
+                    if not request.finish.is_set() and not spent:
+                        spent = True
+                        pool.drop_unstarted()
+    finally:
+        pool.kill_all()
     return results

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autonat_search.errors import StudyError
 from autonat_search.records import TrialRecord, require_strategy, require_value
+from autonat_search.reporting.noise import describe_noise_floor, noise_floor_verdict
 from autonat_search.study import study_config
 from nat_core.strategy import REFERENCE_KEYS, GenerationStrategy
 
@@ -50,6 +51,7 @@ def write_strategy_file(study: optuna.Study, chosen: ExportedStrategy, out: Path
         f"samples: {chosen.samples}",
         f"date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}",
     ]
+    comments.append(describe_noise_floor(noise_floor_verdict(study)))
     if chosen.reevaluated_fid is not None:
         comments.insert(
             4,
@@ -88,10 +90,34 @@ _CSV_FIXED = [
 ]
 
 
+_OPTUNA_COLUMNS = ("number", "datetime_start", "datetime_complete", "duration", "params")
+
+
+def _optuna_columns(study: optuna.Study) -> tuple[list[str], dict[int, list[object]]]:
+    """Optuna's ``trials_dataframe`` columns (datetimes, duration, ``params_*``) by number."""
+    frame = study.trials_dataframe(attrs=_OPTUNA_COLUMNS)
+    if frame.empty:
+        return [], {}
+    columns = [c for c in frame.columns if c != "number"]
+    rows = {
+        int(number): [_blank_if_none(None if _missing(v) else v) for v in values]
+        for number, *values in frame[["number", *columns]].itertuples(index=False)
+    }
+    return columns, rows
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value) == "NaT"
+
+
 def export_trials_csv(study: optuna.Study, out: Path) -> int:
-    """Every trial: state, strategy (reference keys, JSON lists), FID per rung, images, seconds."""
+    """Every trial: state, strategy (reference keys, JSON lists), FID per rung, images, seconds;
+    then Optuna's own columns (``trials_dataframe``: datetimes, duration, ``params_*``)."""
     rungs = list(study_config(study).fidelity.rungs)
-    header = _CSV_FIXED + [f"fid@{n}" for n in rungs] + list(REFERENCE_KEYS.values())
+    optuna_header, optuna_rows = _optuna_columns(study)
+    header = (
+        _CSV_FIXED + [f"fid@{n}" for n in rungs] + list(REFERENCE_KEYS.values()) + optuna_header
+    )
     trials = [TrialRecord.from_frozen(t) for t in study.get_trials(deepcopy=False)]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as handle:
@@ -115,6 +141,7 @@ def export_trials_csv(study: optuna.Study, out: Path) -> int:
                     json.dumps(strategy.get(k)) if k in strategy else ""
                     for k in REFERENCE_KEYS.values()
                 ]
+                + optuna_rows.get(t.number, [""] * len(optuna_header))
             )
     return len(trials)
 

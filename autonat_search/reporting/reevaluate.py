@@ -13,13 +13,9 @@ import optuna
 
 from autonat_search import records
 from autonat_search.errors import ConfigError, StudyError
-from autonat_search.execution.actors import ensure_ray, evaluate_on_actors, local_actors
-from autonat_search.execution.evaluation import sample_plan
-from autonat_search.execution.fingerprint import study_bundle
 from autonat_search.reporting.export import ExportedStrategy, ranked_complete_trials
 from autonat_search.study import study_config
-from nat_core.bundle import read_bundle
-from nat_core.fid import fid_from_stats, load_reference_stats
+from nat_core.bundle_file import read_bundle
 
 __all__ = ["reevaluate_best", "search_figure"]
 
@@ -47,6 +43,13 @@ def reevaluate_best(
     Returns the best of the ``k`` on the fresh samples, a line per trial, and every fresh
     FID by trial number.
     """
+    # Imported here: ``status`` and the exports read a study without torch or Ray.
+    from autonat_search.execution.actors import ensure_ray, evaluate_on_actors, local_actors
+    from autonat_search.execution.evaluation import sample_plan
+    from autonat_search.execution.fingerprint import study_bundle
+    from autonat_search.execution.progress import chunk_progress
+    from nat_core.fid import fid_from_stats, load_reference_stats
+
     config = study_config(study)
     ranked = ranked_complete_trials(study)[:k]
     if not ranked:
@@ -68,7 +71,9 @@ def reevaluate_best(
         cpu_actors=cpu_actors,
     ) as actors:
         for trial in ranked:
-            stats = evaluate_on_actors(actors, records.require_strategy(trial), n, plan)
+            strategy = records.require_strategy(trial)
+            with chunk_progress(len(plan.chunks_between(0, n)), f"trial {trial.number}") as bar:
+                stats = evaluate_on_actors(actors, strategy, n, plan, progress=bar)
             results.append((fid_from_stats(stats, mu, sigma), trial))
     records.add_reevaluation(study, {trial.number: fid for fid, trial in results}, seed)
     rows = [

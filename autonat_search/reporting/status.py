@@ -8,6 +8,7 @@ import optuna
 
 from autonat_search.records import TrialRecord
 from autonat_search.reporting.export import ranked_complete_trials
+from autonat_search.reporting.noise import describe_noise_floor, noise_floor_verdict
 from autonat_search.study import study_config
 
 __all__ = ["format_status", "status_report"]
@@ -40,6 +41,10 @@ def status_report(study: optuna.Study) -> dict[str, Any]:
     ranked = ranked_complete_trials(study)
     if ranked:
         report["best"] = {"trial": ranked[0].number, "fid": ranked[0].value}
+    verdict = noise_floor_verdict(study)
+    if verdict is not None:
+        verdict["spread"] = {str(rung): s for rung, s in verdict["spread"].items()}  # JSON keys
+    report["noise_floor"] = verdict
     return report
 
 
@@ -57,4 +62,8 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append(f"best: FID@{report['samples']} = {best['fid']:.4f} (trial {best['trial']})")
     else:
         lines.append("best: none yet (no complete trial)")
+    verdict = report.get("noise_floor")
+    if verdict is not None:
+        verdict = verdict | {"spread": {int(k): v for k, v in verdict["spread"].items()}}
+    lines.append(describe_noise_floor(verdict))
     return "\n".join(lines)

@@ -4,27 +4,50 @@ from __future__ import annotations
 
 import optuna
 
-from autonat_search.config import FidelityConfig, SamplerConfig
+from autonat_search.config import FidelityConfig, SamplerConfig, StudyConfig
+from autonat_search.samplers.finite_difference import FINITE_DIFFERENCE, FiniteDifferenceSampler
+from autonat_search.samplers.rung_pruner import RungPruner
+from autonat_search.samplers.trial_seeded import TrialSeededSampler
 
-__all__ = ["build_pruner", "build_sampler"]
+__all__ = ["build_pruner", "build_sampler", "build_study_sampler", "study_pruner"]
 
 
 def build_sampler(config: SamplerConfig, *, seed: int) -> optuna.samplers.BaseSampler:
-    """``seed``: this actor's own sampler seed (see ``execution.trial_loop.actor_seed``)."""
+    """One Optuna sampler seeded with ``seed`` (``build_study_sampler`` gives each trial one)."""
     if config.name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
     if config.name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
     if config.name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
+    if config.name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"sampler {config.name!r} is not one of Optuna's")
+
+
+def build_study_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
+    """The sampler a worker runs a study with: random choices from (seed, trial number)."""
+    if config.sampler.name == FINITE_DIFFERENCE:  # no random choices
+        return FiniteDifferenceSampler.for_study(config)
+    return TrialSeededSampler(
+        lambda seed: build_sampler(config.sampler, seed=seed), seed=config.sampler.seed
+    )
 
 
 def build_pruner(config: FidelityConfig) -> optuna.pruners.BasePruner:
     if config.pruner == "successive-halving":
+        return RungPruner(config.rungs, config.reduction_factor)
+    if config.pruner == "optuna-successive-halving":
         return optuna.pruners.SuccessiveHalvingPruner(
             min_resource=config.rungs[0], reduction_factor=config.reduction_factor
         )
     if config.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
     return optuna.pruners.NopPruner()
+
+
+def study_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    """The finite-difference search evaluates the top rung only, with no pruning."""
+    if config.sampler.name == FINITE_DIFFERENCE:
+        return optuna.pruners.NopPruner()
+    return build_pruner(config.fidelity)

@@ -9,12 +9,15 @@ Heartbeat: a trial's worker records a heartbeat every ``heartbeat_interval`` sec
 it runs (``Study.optimize`` does this); a RUNNING trial silent for ``grace_period`` seconds
 is failed by the next worker that looks, and re-enqueued (``RetryHeartbeatStaleTrialCallback``).
 Storage errors are converted here, once, into ``StorageError`` with the password hidden.
+
+The URL comes from the command line, ``$AUTONAT_STORAGE``, or the file named by
+``$AUTONAT_STORAGE_FILE`` (e.g. a Docker secret), in that order; a password belongs in the
+environment or a file (libpq also reads ``PGPASSWORD`` and ``~/.pgpass``), never in a command.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import warnings
 from collections import Counter
@@ -32,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from autonat_search.errors import StorageError, StudyError
+from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, resolve_storage_url
 from autonat_search.storage.rerun import RerunFailedTrial
 from autonat_search.storage.resilient import DEFAULT_MAX_WAIT, ResilientRDBStorage
 
@@ -50,8 +54,6 @@ __all__ = [
     "trial_state_counts",
 ]
 
-STORAGE_ENV = "AUTONAT_STORAGE"
-EMBEDDED_DEFAULT = "sqlite:///autonat-search.db"
 _T = TypeVar("_T")
 
 
@@ -62,10 +64,6 @@ class HeartbeatSettings:
     interval: int = 30
     grace_period: int = 120
     max_retry: int = 3
-
-
-def resolve_storage_url(url: str | None) -> str:
-    return url or os.environ.get(STORAGE_ENV) or EMBEDDED_DEFAULT
 
 
 def redact(url: str) -> str:

@@ -40,6 +40,7 @@ from optuna.trial import TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from autonat_search.errors import StorageError
+from autonat_search.storage.probe import DEFAULT_MAX_WAIT
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_WAIT = 300.0
 _T = TypeVar("_T")
 
 _RETRIED = (

@@ -1,6 +1,9 @@
 """The embedded default job, in a reduced run: a real study, real Ray actors, real files."""
 
 import math
+import shlex
+import subprocess
+import sys
 
 import optuna
 import yaml
@@ -23,6 +26,20 @@ def test_reduced_demo_runs_end_to_end(ray_session, tmp_path):
         study_name="digits-demo", storage=f"sqlite:///{run_dir / 'studies.db'}"
     )
     complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    # Every finished trial's sample grid and schedule plot, in the run's own folder.
+    assert len(list((run_dir / "artifacts").iterdir())) == 2 * 4
     # The (up to) 3 best complete trials, the initial schedule among them or added.
     assert text.count("re-evaluated (seed 1)") in (min(3, complete), min(3, complete) + 1)
     assert "% lower on fresh samples" in text
+    # The hint of the last line is a command that works.
+    hint = lines[-1].split("inspect with: ")[1]
+    command = shlex.split(hint)
+    assert command[0] == "autonat-search"
+    shown = subprocess.run(
+        [sys.executable, "-m", "autonat_search.cli", *command[1:]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "4 of 4 trials finished" in shown.stdout

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from nat_core.strategy import GenerationStrategy
+from nat_core.strategy import GenerationStrategy, StrategyError
 
 
 def _valid(steps: int = 4) -> dict[str, list[float]]:
@@ -97,7 +97,38 @@ def test_reference_file_errors_name_file_and_key(tmp_path):
     bad.write_text(
         "manual_ratios: [2.0]\nmanual_temp: [0.5]\nmanual_samp_temp: [1, 1]\nmanual_cfg: [0, 1]\n"
     )
-    with pytest.raises(ValueError, match=r"bad\.yaml: mask_ratios\[0\] must be in \[0, 1\]"):
+    with pytest.raises(StrategyError, match=r"bad\.yaml: manual_ratios\[0\] must be in \[0, 1\]"):
         GenerationStrategy.load(bad)
     with pytest.raises(ValueError, match="strategy file not found"):
         GenerationStrategy.load(tmp_path / "missing.yaml")
+
+
+def test_small_values_are_saved_as_floats_yaml_reads_back(tmp_path):
+    kwargs = _valid()
+    kwargs["cfg_scales"] = [2e-05, 1e-12, 3.0, 1e16][: len(kwargs["cfg_scales"])]
+    strategy = GenerationStrategy(**kwargs)
+    out = tmp_path / "small.yaml"
+    strategy.save(out)
+    assert "2.0e-05" in out.read_text()
+    assert yaml.safe_load(out.read_text())["manual_cfg"][0] == 2e-05  # YAML 1.1 too
+    assert GenerationStrategy.load(out) == strategy
+
+
+def test_exponent_without_a_dot_is_read_as_a_number(tmp_path):
+    path = tmp_path / "reference_style.yaml"
+    path.write_text(
+        "manual_ratios: [0.5]\nmanual_temp: [1e-3]\nmanual_samp_temp: [1, 1]\n"
+        "manual_cfg: [2e-05, 1E+1]\n"
+    )
+    loaded = GenerationStrategy.load(path)
+    assert loaded.remask_temps == (0.001,) and loaded.cfg_scales == (2e-05, 10.0)
+
+
+def test_broken_yaml_is_one_line_with_line_and_column(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("manual_ratios: [0.5\nmanual_temp: [1.0]\n")
+    with pytest.raises(StrategyError) as caught:
+        GenerationStrategy.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path}:2:")
+    assert "not valid YAML" in message

@@ -84,6 +84,11 @@ def test_start_study_status_and_exports_through_the_cli(
 
     worker = _cli("worker", "--study", name, "--cpu-actors", "1", env_storage=postgres_url)
     assert worker.returncode == 0, worker.stderr
+    # Progress: the actor's lines reach the worker's terminal through Ray, a few per trial.
+    assert "trial 0 started on cpu" in worker.stderr
+    assert "trial 0: FID@40 = " in worker.stderr and "images/s)" in worker.stderr
+    assert "trial 0 COMPLETE: FID " in worker.stderr
+    assert worker.stderr.count(" started on ") == 3
     status = _cli("status", "--study", name, env_storage=postgres_url)
     assert "3 of 3 trials finished" in status.stdout
     assert "best: FID@80" in status.stdout

@@ -2,7 +2,7 @@ import optuna
 import pytest
 
 from autonat_search.config import FidelityConfig, SamplerConfig
-from autonat_search.samplers import build_pruner, build_sampler
+from autonat_search.samplers import RungPruner, build_pruner, build_sampler
 
 
 @pytest.mark.parametrize(
@@ -28,6 +28,10 @@ def test_samplers_with_equal_seeds_propose_equal_points():
 
 def test_pruners():
     halving = build_pruner(FidelityConfig(rungs=(40, 80), reduction_factor=2))
-    assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(halving, RungPruner) and halving.rungs == (40, 80)
+    optuna_halving = build_pruner(
+        FidelityConfig(rungs=(40, 80), pruner="optuna-successive-halving", reduction_factor=2)
+    )
+    assert isinstance(optuna_halving, optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(build_pruner(FidelityConfig(pruner="median")), optuna.pruners.MedianPruner)
     assert isinstance(build_pruner(FidelityConfig(pruner="none")), optuna.pruners.NopPruner)

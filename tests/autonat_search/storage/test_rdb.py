@@ -10,12 +10,15 @@ from autonat_search.storage import (
 from autonat_search.storage.rdb import sqlite_file
 
 
-def test_url_resolution_order(monkeypatch):
+def test_url_resolution_order(monkeypatch, tmp_path):
+    # An embedded store's file is made absolute: Ray actors run in another folder.
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AUTONAT_STORAGE", raising=False)
-    assert resolve_storage_url(None) == EMBEDDED_DEFAULT
+    assert EMBEDDED_DEFAULT == "sqlite:///autonat-search.db"
+    assert resolve_storage_url(None) == f"sqlite:///{tmp_path / 'autonat-search.db'}"
     monkeypatch.setenv("AUTONAT_STORAGE", "sqlite:///env.db")
-    assert resolve_storage_url(None) == "sqlite:///env.db"
-    assert resolve_storage_url("sqlite:///given.db") == "sqlite:///given.db"
+    assert resolve_storage_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
+    assert resolve_storage_url("sqlite:///given.db") == f"sqlite:///{tmp_path / 'given.db'}"
 
 
 def test_redact_hides_the_password():
