@@ -117,7 +117,11 @@ def worker(
     require_existing_store(url)  # a worker joins a study: it never creates a store
     from autonat_search.storage import load_study, open_storage
 
-    found = load_study(open_storage(url), study)
+    found = load_study(open_storage(url, max_wait=storage_wait), study)
+    if batch_size is not None:  # a bad --batch-size is refused before Ray starts
+        from autonat_search.study import study_config
+
+        study_config(found).with_batch_size(batch_size)
     from autonat_search.execution import (
         WorkerOptions,
         ensure_ray,
