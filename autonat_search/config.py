@@ -35,12 +35,14 @@ __all__ = [
     "BudgetConfig",
     "DeviceConfig",
     "FidelityConfig",
+    "HeartbeatConfig",
     "SamplerConfig",
     "SamplesConfig",
     "SpaceConfig",
     "StudyConfig",
     "check_bundle_loads",
     "check_study_files",
+    "study_identity",
     "load_study_config",
     "parse_study_config",
     "pruner_decision_points",
@@ -137,6 +139,18 @@ class SamplesConfig:
 
 
 @dataclass(frozen=True)
+class HeartbeatConfig:
+    """Seconds between a running trial's heartbeats, and without one before the trial is
+    failed and re-run; one value for every worker of the study."""
+
+    interval: int = spec(int, default=30, minimum=1)
+    grace_period: int = spec(int, default=120, minimum=1)
+
+
+HEARTBEAT_GRACE_INTERVALS = 3
+
+
+@dataclass(frozen=True)
 class DeviceConfig:
     kind: str = spec(str, default="cuda", choices=DEVICE_KINDS)
     precision: Precision = spec(str, default="bf16", choices=PRECISIONS)
@@ -164,6 +178,7 @@ class StudyConfig:
     fidelity: FidelityConfig = spec(FidelityConfig)
     samples: SamplesConfig = spec(SamplesConfig)
     device: DeviceConfig = spec(DeviceConfig)
+    heartbeat: HeartbeatConfig = spec(HeartbeatConfig)
     warm_start: tuple[str, ...] = spec(
         list,
         default=("reference-initial",),
@@ -209,6 +224,22 @@ class StudyConfig:
 
     def with_budget(self, n_trials: int) -> StudyConfig:
         return replace(self, budget=BudgetConfig(n_trials=n_trials))
+
+    def with_batch_size(self, batch_size: int) -> StudyConfig:
+        """This node's batch size (a node's choice: results do not depend on it)."""
+        chunk = self.samples.chunk
+        if batch_size < 1 or batch_size % chunk:
+            raise ConfigError(
+                f"batch size {batch_size} must be a positive multiple of samples.chunk = {chunk}"
+            )
+        return replace(self, samples=replace(self.samples, batch_size=batch_size))
+
+
+def study_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored or new config's canonical form without what each node may choose
+    (``samples.batch_size``): what must match for two configs to be the same study."""
+    samples = {k: v for k, v in config.get("samples", {}).items() if k != "batch_size"}
+    return {**config, "samples": samples}
 
 
 def _plain(value: Any) -> Any:
@@ -299,6 +330,15 @@ def _check_samples(samples: SamplesConfig) -> None:
         )
 
 
+def _check_heartbeat(heartbeat: HeartbeatConfig) -> None:
+    if heartbeat.grace_period < HEARTBEAT_GRACE_INTERVALS * heartbeat.interval:
+        raise ConfigError(
+            f"heartbeat.grace_period = {heartbeat.grace_period} must be at least "
+            f"{HEARTBEAT_GRACE_INTERVALS} x heartbeat.interval = "
+            f"{HEARTBEAT_GRACE_INTERVALS * heartbeat.interval} s"
+        )
+
+
 def _check_warm_starts(warm_start: tuple[str, ...], steps: int) -> None:
     for i, entry in enumerate(warm_start):
         if entry == "autonat-l-t8-published" and steps != 8:
@@ -330,6 +370,7 @@ def parse_study_config(data: Any, *, source_dir: Path = Path(".")) -> StudyConfi
     except SchemaError as error:
         raise ConfigError(str(error)) from error
     _check_samples(config.samples)
+    _check_heartbeat(config.heartbeat)
     _check_rungs(config.fidelity, config.samples.chunk)
     _check_sampler(config.sampler, config.space)
     _check_pruner(config.fidelity, config.sampler)

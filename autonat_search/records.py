@@ -32,6 +32,7 @@ given to an enqueued warm start):
 ``device``                str: the device the trial ran on
 ``warm_start``            str: the warm start's label (absent for sampled trials)
 ``fail_reason``           str: why the trial failed (at most 500 characters)
+``actor``                 str: the worker actor running it (its trials are failed if it dies)
 ``artifact_seconds``      float: seconds spent making and uploading the trial's artifacts
 ``mask_ratio_<t>``, ...   float: the strategy flat, one attribute per step (``step_attrs``):
                           ``mask_ratio_<t>`` and ``remask_temp_<t>`` for t = 1..T-1,
@@ -66,6 +67,7 @@ __all__ = [
     "STUDY_NOISE_FLOOR_CLAIM",
     "STUDY_REEVALUATIONS",
     "STUDY_WARM_START_NOTES",
+    "TRIAL_ACTOR",
     "TRIAL_ARTIFACT_SECONDS",
     "TRIAL_DEVICE",
     "TRIAL_FAIL_REASON",
@@ -91,9 +93,11 @@ __all__ = [
     "read_reevaluations",
     "read_strategy",
     "read_warm_start_notes",
+    "rerun_user_attrs",
     "require_strategy",
     "require_value",
     "step_attrs",
+    "write_actor",
     "write_artifact_seconds",
     "write_artifact_store",
     "write_budget",
@@ -125,6 +129,7 @@ TRIAL_SECONDS = "seconds"
 TRIAL_DEVICE = "device"
 TRIAL_WARM_START = "warm_start"
 TRIAL_FAIL_REASON = "fail_reason"
+TRIAL_ACTOR = "actor"
 TRIAL_ARTIFACT_SECONDS = "artifact_seconds"
 # GenerationStrategy field -> the prefix of its per-step attributes.
 STEP_ATTR_PREFIXES = {
@@ -338,6 +343,19 @@ def require_value(trial: FrozenTrial) -> float:
     if trial.value is None:
         raise StudyError(f"trial {trial.number} has no value ({trial.state.name})")
     return float(trial.value)
+
+
+def write_actor(trial: _Attributed, actor: str) -> None:
+    trial.set_user_attr(TRIAL_ACTOR, actor)
+
+
+def rerun_user_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """What a re-run of ``trial`` inherits: its warm-start label and exact strategy, not its
+    progress, device, actor or failure."""
+    attrs = trial.user_attrs
+    if TRIAL_WARM_START not in attrs:
+        return {}
+    return {k: attrs[k] for k in (TRIAL_WARM_START, TRIAL_STRATEGY) if k in attrs}
 
 
 def write_device(trial: _Attributed, device_name: str) -> None:

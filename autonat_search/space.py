@@ -61,9 +61,7 @@ class PerStepSpace:
 
         def floats(name: str, key: str, count: int) -> tuple[float, ...]:
             low, high = self.ranges[key]
-            return tuple(
-                trial.suggest_float(f"{name}_{t}", low, high) for t in range(1, count + 1)
-            )
+            return tuple(trial.suggest_float(f"{name}_{t}", low, high) for t in range(1, count + 1))
 
         return GenerationStrategy(
             mask_ratios=tuple(ratios),

@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from autonat_search import records
-from autonat_search.config import StudyConfig, parse_study_config
+from autonat_search.config import StudyConfig, parse_study_config, study_identity
 from autonat_search.errors import ConfigError, StudyError
 from autonat_search.notes import write_study_presentation
 from autonat_search.samplers.finite_difference import study_notes
@@ -142,11 +142,14 @@ def _reconcile(study: optuna.Study, config: StudyConfig) -> str:
     stored = records.read_config_dict(study)
     new = config.to_dict()
     old_budget = records.read_budget(study)
-    changes = _differences({**stored, "budget": None}, {**new, "budget": None})
+    changes = _differences(
+        {**study_identity(stored), "budget": None}, {**study_identity(new), "budget": None}
+    )
     if changes:
         raise StudyError(
             f"study {config.name!r} exists with a different config ({'; '.join(changes)}); "
-            "only budget.n_trials may change: use a new name for a new study"
+            "only budget.n_trials may change (samples.batch_size is each worker's choice: "
+            "worker --batch-size): use a new name for a new study"
         )
     if config.n_trials < old_budget:
         raise StudyError(

@@ -21,6 +21,24 @@ def tiny_bundle_path(tmp_path_factory) -> Path:
     return write_tiny_bundle(tmp_path_factory.mktemp("tiny_bundle"), reference_samples=16)
 
 
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster for the test session (about 4 s to start)."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def quick_digits_bundle(tmp_path_factory):
+    """The digits-demo bundle built in its quick mode: fast, loadable, meaningless FIDs."""
+    from nat_core.digits.build import build_digits_demo
+
+    return build_digits_demo(tmp_path_factory.mktemp("digits"), quick=True, progress=False)
+
+
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 

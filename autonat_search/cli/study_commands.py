@@ -19,6 +19,7 @@ from autonat_search.cli.options import (
 )
 from autonat_search.errors import ConfigError
 from autonat_search.storage import (
+    DEFAULT_MAX_WAIT,
     check_reachable,
     require_existing_store,
     resolve_storage_url,
@@ -98,19 +99,29 @@ def worker(
             help="This node's copy of the study's bundle file (checked against the study)."
         ),
     ] = None,
-    heartbeat_interval: Annotated[int, typer.Option(help="Seconds between heartbeats.")] = 30,
-    grace_period: Annotated[
-        int,
-        typer.Option(help="Seconds without heartbeat before a trial counts as dead and is re-run."),
-    ] = 120,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Samples per forward pass on this node, a multiple of the study's "
+            "samples.chunk (default: the study file's samples.batch_size)."
+        ),
+    ] = None,
+    storage_wait: Annotated[
+        float,
+        typer.Option(help="Seconds a database outage is waited out before the worker stops."),
+    ] = DEFAULT_MAX_WAIT,
 ) -> None:
     """Run trials of STUDY on this node's GPUs (or CPU actors) until its budget is spent."""
     url = resolve_storage_url(storage)
     check_reachable(url)
     require_existing_store(url)  # a worker joins a study: it never creates a store
-    from autonat_search.storage import HeartbeatSettings, load_study, open_storage
+    from autonat_search.storage import load_study, open_storage
 
-    found = load_study(open_storage(url), study)
+    found = load_study(open_storage(url, max_wait=storage_wait), study)
+    if batch_size is not None:  # a bad --batch-size is refused before Ray starts
+        from autonat_search.study import study_config
+
+        study_config(found).with_batch_size(batch_size)
     from autonat_search.execution import (
         WorkerOptions,
         ensure_ray,
@@ -123,7 +134,8 @@ def worker(
         storage_url=url,
         study_name=study,
         bundle=bundle,
-        heartbeat=HeartbeatSettings(interval=heartbeat_interval, grace_period=grace_period),
+        batch_size=batch_size,
+        storage_wait=storage_wait,
     )
     # The study and this node's bundle are checked before Ray starts.
     study_bundle(found, bundle)

@@ -16,8 +16,14 @@ import torch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from autonat_search.errors import ConfigError
-from autonat_search.execution.evaluation import SamplePlan, evaluate_chunks, split_evenly
+from autonat_search.execution.evaluation import (
+    BatchSizer,
+    SamplePlan,
+    evaluate_chunks,
+    split_evenly,
+)
 from autonat_search.execution.progress import show_progress_lines
+from autonat_search.execution.ray_session import ensure_ray
 from autonat_search.execution.trial_loop import WorkerOptions, run_study_trials
 from nat_core.fid import FeatureStats
 from nat_core.pipeline import load_bundle
@@ -28,15 +34,17 @@ __all__ = [
     "RemoteBundleActor",
     "ensure_ray",
     "evaluate_on_actors",
+    "local_actor_count",
     "local_actors",
     "pinned_actors",
+    "start_actors",
 ]
 
 
 class BundleActor:
     """One device, one bundle loaded once; runs trials or shares of an evaluation."""
 
-    def __init__(self, bundle: str, device_kind: str, threads: int) -> None:
+    def __init__(self, bundle: str, device_kind: str, threads: int, name: str = "") -> None:
         torch.set_num_threads(max(1, threads))
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # ours say more, per trial
         show_progress_lines()
@@ -45,18 +53,29 @@ class BundleActor:
         self.device = torch.device("cuda" if device_kind == "cuda" else "cpu")
         self.bundle = load_bundle(Path(bundle), device=self.device)
         self.stop_event = threading.Event()
+        self.abort_event = threading.Event()
+        self.name = name
+        self.sizer = BatchSizer()
 
     def device_name(self) -> str:
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
         return "cpu"
 
-    def stop(self) -> None:
+    def stop(self, now: bool = False) -> None:
+        """No new trial; with ``now`` the running one is failed and re-run elsewhere."""
         self.stop_event.set()
+        if now:
+            self.abort_event.set()
 
     def run_trials(self, options: WorkerOptions) -> dict[str, Any]:
         summary = run_study_trials(
-            self.bundle, options, device_name=self.device_name(), stop=self.stop_event
+            self.bundle,
+            options,
+            device_name=self.device_name(),
+            stop=self.stop_event,
+            abort=self.abort_event,
+            actor=self.name or None,
         )
         node = ray.get_runtime_context().get_node_id()
         return {"started": summary.started, **summary.states, "node": node}
@@ -65,7 +84,11 @@ class BundleActor:
         self, strategy: dict[str, list[float]], chunks: list[int], plan: SamplePlan
     ) -> dict[str, np.ndarray]:
         stats = evaluate_chunks(
-            self.bundle, GenerationStrategy.from_reference_dict(strategy), chunks, plan
+            self.bundle,
+            GenerationStrategy.from_reference_dict(strategy),
+            chunks,
+            plan,
+            sizer=self.sizer,
         )
         return stats.to_numpy_dict()
 
@@ -75,32 +98,59 @@ class BundleActor:
 RemoteBundleActor = ray.remote(max_concurrency=2)(BundleActor)  # type: ignore[call-overload]
 
 
-def ensure_ray(address: str | None, *, num_cpus: int | None = None) -> None:
-    """Join the cluster at ``address``, or start a local one; nothing if Ray is running.
+def start_actors(
+    bundle: Path,
+    *,
+    device_kind: str,
+    count: int,
+    actor_cpus: float = 1.0,
+    names: Sequence[str] = (),
+) -> list[Any]:
+    """``count`` actors on this node (one GPU each where ``device_kind`` is cuda); an actor
+    given a name is reachable as ``ray.get_actor(name)`` and records it on its trials."""
+    resources: dict[str, float] = {"num_cpus": actor_cpus}
+    if device_kind == "cuda":
+        resources["num_gpus"] = 1
+    node_id = ray.get_runtime_context().get_node_id()
+    return pinned_actors(bundle, node_id, device_kind, count, resources, names=names)
 
-    Without an address a new local instance is started (``address="local"``): plain
-    ``ray.init()`` would join whatever ``ray start`` left running on this machine."""
-    if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+
+def local_actor_count(device_kind: str, cpu_actors: int) -> int:
+    """One actor per GPU of this node (``device_kind`` cuda), else ``cpu_actors``."""
+    if device_kind == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ConfigError("the study runs on cuda, but this node has no CUDA device")
+        return count
+    if cpu_actors < 1:
+        raise ConfigError(f"--cpu-actors must be >= 1 on a CPU study, got {cpu_actors}")
+    return cpu_actors
 
 
 def pinned_actors(
-    bundle: Path, node_id: str, device_kind: str, count: int, resources: dict[str, float]
+    bundle: Path,
+    node_id: str,
+    device_kind: str,
+    count: int,
+    resources: dict[str, float],
+    *,
+    names: Sequence[str] = (),
 ) -> list[Any]:
     """``count`` actors on the Ray node ``node_id`` (and nowhere else), each with
-    ``resources`` (``num_cpus``, and ``num_gpus`` for a GPU actor)."""
+    ``resources`` (``num_cpus``, and ``num_gpus`` for a GPU actor); an actor given a name is
+    reachable as ``ray.get_actor(name)`` and records it on its trials."""
     node = NodeAffinitySchedulingStrategy(node_id, soft=False)
     threads = max(1, int(resources.get("num_cpus", 1)))
-    return [
-        RemoteBundleActor.options(scheduling_strategy=node, **resources).remote(
-            str(bundle), device_kind, threads
+    actors = []
+    for index in range(count):
+        name = names[index] if index < len(names) else ""
+        options: dict[str, Any] = {"scheduling_strategy": node, **resources}
+        if name:
+            options["name"] = name
+        actors.append(
+            RemoteBundleActor.options(**options).remote(str(bundle), device_kind, threads, name)
         )
-        for _ in range(count)
-    ]
+    return actors
 
 
 @contextmanager
@@ -112,17 +162,8 @@ def local_actors(
     actor_cpus: float = 1.0,
 ) -> Iterator[list[Any]]:
     """One actor per GPU of this node (``device_kind`` cuda) or ``cpu_actors`` CPU actors."""
-    if device_kind == "cuda":
-        count = torch.cuda.device_count()
-        if count == 0:
-            raise ConfigError("the study runs on cuda, but this node has no CUDA device")
-        resources: dict[str, float] = {"num_gpus": 1, "num_cpus": actor_cpus}
-    else:
-        if cpu_actors < 1:
-            raise ConfigError(f"--cpu-actors must be >= 1 on a CPU study, got {cpu_actors}")
-        count, resources = cpu_actors, {"num_cpus": actor_cpus}
-    node_id = ray.get_runtime_context().get_node_id()
-    actors = pinned_actors(bundle, node_id, device_kind, count, resources)
+    count = local_actor_count(device_kind, cpu_actors)
+    actors = start_actors(bundle, device_kind=device_kind, count=count, actor_cpus=actor_cpus)
     try:
         ray.get([a.device_name.remote() for a in actors])  # surfaces load errors now
         yield actors

@@ -8,7 +8,8 @@ evaluation: any split of the chunk indices merges to the same statistics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,13 +17,23 @@ import torch
 from torch import Tensor
 
 from autonat_search.config import StudyConfig
+from autonat_search.errors import TrialFailure
 from nat_core.fid import FeatureStats
 from nat_core.pipeline import GeneratorBundle, Precision, autocast_dtype
 from nat_core.seeding import derive_seed
 from nat_core.speed import to_device_async
 from nat_core.strategy import GenerationStrategy
 
-__all__ = ["SamplePlan", "evaluate_chunks", "sample_plan", "split_evenly", "stream_seed"]
+__all__ = [
+    "BatchSizer",
+    "SamplePlan",
+    "evaluate_chunks",
+    "sample_plan",
+    "split_evenly",
+    "stream_seed",
+]
+
+log = logging.getLogger(__name__)
 
 _NOISE_STREAM = 0
 _LABEL_STREAM = 1
@@ -82,24 +93,80 @@ def sample_plan(config: StudyConfig, *, seed: int | None = None) -> SamplePlan:
     )
 
 
+class BatchSizer:
+    """Chunks per forward pass, halved (whole chunks) after an out-of-memory error and kept
+    small for the rest of the actor's life. Chunks make the result independent of it."""
+
+    def __init__(self) -> None:
+        self.limit: int | None = None
+
+    def chunks_per_batch(self, plan: SamplePlan) -> int:
+        wanted = plan.batch_size // plan.chunk
+        return wanted if self.limit is None else min(wanted, self.limit)
+
+    def halve(self, current: int, plan: SamplePlan, error: str) -> None:
+        if current <= 1:
+            raise TrialFailure(
+                f"out of memory with a single chunk of {plan.chunk} samples ({error}); "
+                "use a device with more memory or a smaller samples.chunk"
+            )
+        self.limit = current // 2
+        log.warning(
+            "out of memory at %d samples per batch; now %d",
+            current * plan.chunk,
+            self.limit * plan.chunk,
+        )
+
+
+def _free_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def evaluate_chunks(
     bundle: GeneratorBundle,
     strategy: GenerationStrategy,
     chunks: Sequence[int],
     plan: SamplePlan,
+    *,
+    sizer: BatchSizer | None = None,
+    between_batches: Callable[[], None] | None = None,
 ) -> FeatureStats:
-    """Feature statistics of the samples of ``chunks`` under ``plan``."""
+    """Feature statistics of the samples of ``chunks`` under ``plan``.
+
+    On ``torch.OutOfMemoryError`` the batch is halved and retried (``sizer`` remembers the
+    smaller size); ``between_batches`` runs before each batch (a trial's liveness check).
+    """
+    sizer = sizer or BatchSizer()
     stats = bundle.empty_stats()
-    per_batch = plan.batch_size // plan.chunk
-    for start in range(0, len(chunks), per_batch):
+    start = 0
+    while start < len(chunks):
+        if between_batches is not None:
+            between_batches()
+        per_batch = sizer.chunks_per_batch(plan)
         batch = chunks[start : start + per_batch]
-        labels = torch.cat([plan.chunk_labels(i, bundle.spec.classes) for i in batch])
-        generators = [plan.chunk_generator(i, bundle.device) for i in batch]
-        features = bundle.sample_features(
-            strategy, to_device_async(labels, bundle.device), generators, precision=plan.precision
-        )
+        out_of_memory: str | None = None
+        try:
+            features = _batch_features(bundle, strategy, batch, plan)
+        except torch.OutOfMemoryError as error:
+            out_of_memory = str(error).splitlines()[0] if str(error) else "out of memory"
+        if out_of_memory is not None:  # outside the handler: the failed batch's tensors freed
+            _free_device_memory(bundle.device)
+            sizer.halve(len(batch), plan, out_of_memory)
+            continue
         stats.update(features)
+        start += len(batch)
     return stats
+
+
+def _batch_features(
+    bundle: GeneratorBundle, strategy: GenerationStrategy, batch: Sequence[int], plan: SamplePlan
+) -> Tensor:
+    labels = torch.cat([plan.chunk_labels(i, bundle.spec.classes) for i in batch])
+    generators = [plan.chunk_generator(i, bundle.device) for i in batch]
+    return bundle.sample_features(
+        strategy, to_device_async(labels, bundle.device), generators, precision=plan.precision
+    )
 
 
 def split_evenly(chunks: Sequence[int], parts: int) -> list[list[int]]:

@@ -12,14 +12,20 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from autonat_search import notes, records
 from autonat_search.config import StudyConfig
-from autonat_search.errors import TrialFailure
-from autonat_search.execution.evaluation import evaluate_chunks, sample_plan
+from autonat_search.errors import StorageError, TrialFailure
+from autonat_search.execution.evaluation import BatchSizer, evaluate_chunks, sample_plan
+from autonat_search.execution.heartbeat import (
+    HeartbeatLost,
+    TrialInterrupted,
+    check_trial_alive,
+)
 from autonat_search.execution.progress import log_rung
 from autonat_search.execution.trial_artifacts import TrialArtifacts
 from autonat_search.samplers.finite_difference import trial_rungs
@@ -49,6 +55,7 @@ class FidObjective:
     space: SearchSpace
     config: StudyConfig
     device_name: str
+    sizer: BatchSizer = field(default_factory=BatchSizer)  # the actor's batch, kept after OOM
     artifacts: TrialArtifacts | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -56,6 +63,8 @@ class FidObjective:
             return self._evaluate(trial)
         except (optuna.TrialPruned, TrialFailure):
             raise
+        except (HeartbeatLost, TrialInterrupted, UpdateFinishedTrialError, StorageError):
+            raise  # the trial's own record is not this worker's to write any more
         except Exception as error:  # out of memory, a broken bundle...: say why on the trial
             records.write_fail_reason(trial, f"{type(error).__name__}: {error}")
             raise
@@ -69,8 +78,16 @@ class FidObjective:
         started, done, fid = time.perf_counter(), 0, math.nan
         rungs = trial_rungs(self.config)
         for index, rung in enumerate(rungs):
+            chunks = plan.chunks_between(done, rung)
             stats = stats.merge(
-                evaluate_chunks(self.bundle, strategy, plan.chunks_between(done, rung), plan)
+                evaluate_chunks(
+                    self.bundle,
+                    strategy,
+                    chunks,
+                    plan,
+                    sizer=self.sizer,
+                    between_batches=check_trial_alive,
+                )
             )
             done = rung
             fid = fid_from_stats(stats, self.bundle.reference_mu, self.bundle.reference_sigma)

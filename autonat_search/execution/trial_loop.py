@@ -1,10 +1,19 @@
-"""The loop one actor runs: reserve a budget slot, run one trial through ``optimize``, repeat.
+"""The loop one actor runs: reserve a budget slot, run one trial, record it, repeat.
 
 The budget counts finished trials (COMPLETE + PRUNED) and must be met exactly across all
-workers. Under the study lock a worker fails stale trials (dead workers: their retries are
-enqueued), counts finished and RUNNING trials, and starts a trial only if a slot is free;
-the new trial is RUNNING (so counted by everyone else) before the lock is released.
-Trials run through ``Study.optimize(n_trials=1)``, which keeps their heartbeat.
+workers. Under the study lock a worker counts trials by state (one query) and, if a slot is
+free, asks for a trial (an enqueued one first) and records its first heartbeat; the new trial
+is RUNNING (so counted by everyone else) before the lock is released. Failing stale trials
+(dead workers: their re-runs are enqueued) happens outside the lock, at most once per
+heartbeat interval: it only ever turns RUNNING trials into failed ones, which never makes a
+count under the lock too high.
+
+Trials run through ask and tell, not ``Study.optimize``, so that this loop owns the
+heartbeat (``heartbeat``): a trial whose heartbeat was lost stops at the objective's next
+``check_trial_alive()`` and is left to be failed and re-run; a result is told only to a trial
+still RUNNING, so a trial failed by another worker is never also recorded by this one. The
+storage retries through database outages (``storage.resilient``), so a computed value waits
+for the database instead of being lost.
 ``run_study_trials`` sets the loop up for one actor: storage, study, sampler, objective.
 """
 
@@ -12,18 +21,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
-from optuna.storages import RDBStorage
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from autonat_search import records
-from autonat_search.errors import TooManyFailures
+from autonat_search.errors import StorageError, TooManyFailures
+from autonat_search.execution.heartbeat import (
+    HeartbeatKeeper,
+    HeartbeatLost,
+    TrialInterrupted,
+    keeping_heartbeat,
+)
 from autonat_search.execution.noise_floor import ensure_noise_floor
 from autonat_search.execution.objective import FidObjective
 from autonat_search.execution.progress import log_trial_end, log_trial_start
@@ -31,13 +46,17 @@ from autonat_search.execution.trial_artifacts import TrialArtifacts
 from autonat_search.samplers import build_study_sampler, study_pruner
 from autonat_search.space import build_space
 from autonat_search.storage import (
+    DEFAULT_MAX_WAIT,
     HeartbeatSettings,
+    ResilientRDBStorage,
     StudyLock,
+    fail_and_rerun,
     load_study,
     open_storage,
     running_trials_without_heartbeat,
+    trial_state_counts,
 )
-from autonat_search.study import finished, state_counts, study_config
+from autonat_search.study import study_config
 from nat_core.pipeline import GeneratorBundle
 
 __all__ = [
@@ -52,12 +71,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """Which study a worker serves, and how (``bundle``: this node's copy of its bundle)."""
+    """Which study a worker serves, and how (``bundle``: this node's copy of its bundle;
+    ``batch_size``: this node's samples per forward pass, default the study file's;
+    ``storage_wait``: seconds a database outage is waited out)."""
 
     storage_url: str
     study_name: str
     bundle: Path | None = None
-    heartbeat: HeartbeatSettings = HeartbeatSettings()
+    batch_size: int | None = None
+    storage_wait: float = DEFAULT_MAX_WAIT
     poll_seconds: float = 2.0
 
 
@@ -66,30 +88,30 @@ class LoopSummary:
     started: int = 0
     states: dict[str, int] = field(default_factory=dict)
 
-    def add(self, state: TrialState) -> None:
-        self.states[state.name] = self.states.get(state.name, 0) + 1
+    def add(self, outcome: str) -> None:
+        self.states[outcome] = self.states.get(outcome, 0) + 1
 
 
-def _start_orphans_clock(study: optuna.Study, storage: RDBStorage) -> None:
-    """Give RUNNING trials without any heartbeat one, so that they can go stale.
+def _maintain(study: optuna.Study, storage: ResilientRDBStorage) -> None:
+    """Fail stale trials (enqueueing their re-runs), and start the clock of orphans.
 
-    Optuna never fails a RUNNING trial that has no heartbeat row. Our trials record one
-    before the lock is released, so a trial without one, seen under the lock, belongs to a
-    worker that died between creating it and its first heartbeat.
+    Optuna never fails a RUNNING trial that has no heartbeat row. Ours record one before the
+    lock is released, so a trial without one belongs to a worker that died between creating
+    it and its first heartbeat, or to one creating it right now: a heartbeat recorded for the
+    latter changes nothing.
     """
     for trial_id in running_trials_without_heartbeat(storage, study._study_id):
-        storage.record_heartbeat(trial_id)
-
-
-def _reserve(study: optuna.Study, storage: RDBStorage) -> str:
-    """``run``, ``wait`` (slots held by running trials) or ``done``; call under the lock."""
-    _start_orphans_clock(study, storage)
+        storage.record_heartbeat_retrying(trial_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    budget = records.read_budget(study)
-    counts = state_counts(study)
-    done = finished(counts)
+
+
+def _reserve(study: optuna.Study, storage: ResilientRDBStorage) -> str:
+    """``run``, ``wait`` (slots held by running trials) or ``done``; call under the lock."""
+    budget = storage.retrying(lambda: records.read_budget(study))
+    counts = trial_state_counts(storage, study._study_id)
+    done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
     if done >= budget:
         return "done"
     if done + counts[TrialState.RUNNING] >= budget:
@@ -100,56 +122,120 @@ def _reserve(study: optuna.Study, storage: RDBStorage) -> str:
     return "run"
 
 
+def _ask(study: optuna.Study, storage: ResilientRDBStorage) -> optuna.Trial:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "heartbeat ... used with optimize"
+        trial = study.ask()
+    storage.record_heartbeat_retrying(trial._trial_id)
+    return trial
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: float | None) -> str:
+    """Record the outcome, unless another worker failed the trial meanwhile."""
+    current = study._storage.get_trial(trial._trial_id).state
+    if current == TrialState.RUNNING:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+            log_trial_end(study._storage.get_trial(trial._trial_id))
+            return state.name
+        except UpdateFinishedTrialError:
+            current = study._storage.get_trial(trial._trial_id).state
+    log.warning(
+        "trial %d was %s by another worker (its heartbeat went stale); this worker's %s "
+        "is not recorded",
+        trial.number,
+        "failed" if current == TrialState.FAIL else current.name,
+        state.name,
+    )
+    return "LOST"
+
+
+def _run_one(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    objective: Callable[[optuna.Trial], float],
+    storage: ResilientRDBStorage,
+    abort: threading.Event,
+) -> str:
+    """Run and record one trial; its outcome: a state name, ``LOST`` or ``INTERRUPTED``."""
+    keeper = HeartbeatKeeper(
+        storage,
+        trial._trial_id,
+        interval=float(storage.heartbeat_interval or 30),
+        grace_period=float(storage.grace_period or 120),
+        abort=abort,
+    )
+    with keeping_heartbeat(keeper):
+        value: float | None = None
+        try:
+            value = objective(trial)
+            state = TrialState.COMPLETE
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except HeartbeatLost as error:
+            log.warning("trial %d stopped: %s", trial.number, error)
+            return "LOST"
+        except TrialInterrupted as error:
+            reason = f"interrupted: {error}; re-run elsewhere"
+            log.warning("trial %d %s", trial.number, reason)
+            fail_and_rerun(study, trial._trial_id, reason)
+            return "INTERRUPTED"
+        except UpdateFinishedTrialError:
+            return _tell(study, trial, TrialState.FAIL, None)  # logs why it is not recorded
+        except StorageError:
+            raise  # the database stayed away: the trial goes stale and is re-run elsewhere
+        except Exception as error:  # recorded as FAIL with its reason
+            log.warning("trial %d failed: %s: %s", trial.number, type(error).__name__, error)
+            if records.TRIAL_FAIL_REASON not in storage.get_trial_user_attrs(trial._trial_id):
+                records.write_fail_reason(trial, f"{type(error).__name__}: {error}")
+            state = TrialState.FAIL
+        return _tell(study, trial, state, value)
+
+
 def run_trial_loop(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
     lock: StudyLock,
     *,
-    storage: RDBStorage,
+    storage: ResilientRDBStorage,
     stop: threading.Event,
+    abort: threading.Event | None = None,
+    actor: str | None = None,
     poll_seconds: float = 2.0,
     max_consecutive_failures: int = 5,
     device_name: str = "this worker",
 ) -> LoopSummary:
+    """Trials until the budget is spent or ``stop`` is set; ``abort`` interrupts the running
+    trial (failed and re-run elsewhere). ``actor`` is recorded on every trial this loop runs."""
     summary = LoopSummary()
+    abort = abort or threading.Event()
     failures = 0
-    ran: list[optuna.trial.FrozenTrial] = []
-
-    def release_then_run(trial: optuna.Trial) -> float:
-        # The first heartbeat is written before anyone else may look at this trial; the
-        # heartbeat thread of ``optimize`` may not have written one yet.
-        storage.record_heartbeat(trial._trial_id)
-        lock.release()
-        log_trial_start(trial, device_name)
-        return objective(trial)
-
-    def record(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        ran.append(trial)
-        log_trial_end(trial)
-
-    while not stop.is_set():
-        lock.acquire()
-        try:
+    maintain_every = float(storage.heartbeat_interval or 30)
+    last_maintained = -float("inf")
+    while not stop.is_set() and not abort.is_set():
+        if time.monotonic() - last_maintained >= maintain_every:
+            _maintain(study, storage)
+            last_maintained = time.monotonic()
+        trial = None
+        with lock.held():
             decision = _reserve(study, storage)
             if decision == "run":
-                study.optimize(
-                    release_then_run,
-                    n_trials=1,
-                    catch=(Exception,),
-                    callbacks=[record],
-                    gc_after_trial=False,
-                )
-        finally:
-            lock.release()
+                trial = _ask(study, storage)
         if decision == "done":
             break
-        if decision == "wait":
+        if trial is None:
             stop.wait(poll_seconds)
+            last_maintained = -float("inf")  # slots held by running trials: any stale?
             continue
+        if actor is not None:
+            records.write_actor(trial, actor)
         summary.started += 1
-        state = ran[-1].state
-        summary.add(state)
-        failures = failures + 1 if state == TrialState.FAIL else 0
+        log_trial_start(trial, device_name)
+        outcome = _run_one(study, trial, objective, storage, abort)
+        summary.add(outcome)
+        failures = failures + 1 if outcome == TrialState.FAIL.name else 0
         if failures >= max_consecutive_failures:
             raise TooManyFailures(
                 f"{failures} trials in a row failed on this worker; see the trials' "
@@ -159,13 +245,28 @@ def run_trial_loop(
 
 
 def run_study_trials(
-    bundle: GeneratorBundle, options: WorkerOptions, *, device_name: str, stop: threading.Event
+    bundle: GeneratorBundle,
+    options: WorkerOptions,
+    *,
+    device_name: str,
+    stop: threading.Event,
+    abort: threading.Event | None = None,
+    actor: str | None = None,
 ) -> LoopSummary:
     """One actor's share of a worker: trials of the study on ``bundle`` until none is left."""
-    storage = open_storage(options.storage_url, heartbeat=options.heartbeat)
-    stored = load_study(storage, options.study_name)
+    first = open_storage(options.storage_url, max_wait=options.storage_wait)
+    stored = load_study(first, options.study_name)
     config = study_config(stored)
     location = records.read_artifact_store(stored)
+    if options.batch_size is not None:
+        config = config.with_batch_size(options.batch_size)
+    storage = open_storage(
+        options.storage_url,
+        heartbeat=HeartbeatSettings(
+            interval=config.heartbeat.interval, grace_period=config.heartbeat.grace_period
+        ),
+        max_wait=options.storage_wait,
+    )
     study = optuna.load_study(
         study_name=options.study_name,
         storage=storage,
@@ -181,7 +282,7 @@ def run_study_trials(
         if location is None
         else TrialArtifacts(location, config.samples.seed, config.device.precision),
     )
-    lock = StudyLock(options.storage_url, options.study_name)
+    lock = StudyLock(options.storage_url, options.study_name, max_wait=options.storage_wait)
     ensure_noise_floor(study, bundle, config, lock)  # once per study, by the first worker
     return run_trial_loop(
         study,
@@ -189,6 +290,8 @@ def run_study_trials(
         lock,
         storage=storage,
         stop=stop,
+        abort=abort,
+        actor=actor,
         poll_seconds=options.poll_seconds,
         device_name=device_name,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from autonat_search.storage.lock import StudyLock
     from autonat_search.storage.probe import (
+        DEFAULT_MAX_WAIT,
         EMBEDDED_DEFAULT,
         STORAGE_ENV,
         STORAGE_FILE_ENV,
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
         redact,
         running_trials_without_heartbeat,
         storage_url_of,
+        trial_state_counts,
     )
+    from autonat_search.storage.rerun import RerunFailedTrial, fail_and_rerun
+    from autonat_search.storage.resilient import ResilientRDBStorage, is_connection_error
 
 _HOMES: dict[str, str] = {
     "StudyLock": "autonat_search.storage.lock",
@@ -48,16 +52,27 @@ _HOMES: dict[str, str] = {
     "redact": "autonat_search.storage.rdb",
     "running_trials_without_heartbeat": "autonat_search.storage.rdb",
     "storage_url_of": "autonat_search.storage.rdb",
+    "trial_state_counts": "autonat_search.storage.rdb",
+    "RerunFailedTrial": "autonat_search.storage.rerun",
+    "fail_and_rerun": "autonat_search.storage.rerun",
+    "DEFAULT_MAX_WAIT": "autonat_search.storage.probe",
+    "ResilientRDBStorage": "autonat_search.storage.resilient",
+    "is_connection_error": "autonat_search.storage.resilient",
 }
 
 __all__ = [
+    "DEFAULT_MAX_WAIT",
     "EMBEDDED_DEFAULT",
     "STORAGE_ENV",
     "STORAGE_FILE_ENV",
     "HeartbeatSettings",
+    "RerunFailedTrial",
+    "ResilientRDBStorage",
     "StudyLock",
     "check_reachable",
+    "fail_and_rerun",
     "guarded",
+    "is_connection_error",
     "load_study",
     "open_storage",
     "redact",
@@ -65,6 +80,7 @@ __all__ = [
     "resolve_storage_url",
     "running_trials_without_heartbeat",
     "storage_url_of",
+    "trial_state_counts",
     "url_has_password",
 ]
 

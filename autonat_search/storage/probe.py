@@ -17,6 +17,7 @@ from pathlib import Path
 from autonat_search.errors import StorageError
 
 __all__ = [
+    "DEFAULT_MAX_WAIT",
     "EMBEDDED_DEFAULT",
     "STORAGE_ENV",
     "STORAGE_FILE_ENV",
@@ -29,6 +30,8 @@ __all__ = [
 STORAGE_ENV = "AUTONAT_STORAGE"
 STORAGE_FILE_ENV = "AUTONAT_STORAGE_FILE"
 EMBEDDED_DEFAULT = "sqlite:///autonat-search.db"
+# Seconds a database outage is waited out (storage.resilient) before a worker gives up.
+DEFAULT_MAX_WAIT = 300.0
 _SQLITE = re.compile(r"^(?P<driver>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
 _CONNECT_TIMEOUT_S = 5
 

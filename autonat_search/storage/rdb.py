@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,15 @@ from typing import Any, TypeVar
 import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from autonat_search.errors import StorageError, StudyError
 from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, resolve_storage_url
+from autonat_search.storage.rerun import RerunFailedTrial
+from autonat_search.storage.resilient import DEFAULT_MAX_WAIT, ResilientRDBStorage
 
 __all__ = [
     "EMBEDDED_DEFAULT",
@@ -47,6 +51,7 @@ __all__ = [
     "running_trials_without_heartbeat",
     "sqlite_file",
     "storage_url_of",
+    "trial_state_counts",
 ]
 
 _T = TypeVar("_T")
@@ -54,6 +59,8 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class HeartbeatSettings:
+    """A study's heartbeat (stored in its config, one value for every worker)."""
+
     interval: int = 30
     grace_period: int = 120
     max_retry: int = 3
@@ -84,9 +91,13 @@ def _prepare_sqlite(path: Path) -> None:
 
 
 def open_storage(
-    url: str | None = None, *, heartbeat: HeartbeatSettings | None = None
-) -> RDBStorage:
-    """Optuna ``RDBStorage`` for ``url`` (or ``$AUTONAT_STORAGE``, or the embedded default)."""
+    url: str | None = None,
+    *,
+    heartbeat: HeartbeatSettings | None = None,
+    max_wait: float = DEFAULT_MAX_WAIT,
+) -> ResilientRDBStorage:
+    """Optuna ``RDBStorage`` for ``url`` (or ``$AUTONAT_STORAGE``, or the embedded default);
+    its calls wait out a database outage of up to ``max_wait`` seconds (``resilient``)."""
     url = resolve_storage_url(url)
     heartbeat = heartbeat or HeartbeatSettings()
     try:
@@ -107,14 +118,13 @@ def open_storage(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         return guarded(
-            lambda: RDBStorage(
+            lambda: ResilientRDBStorage(
                 url,
+                max_wait=max_wait,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat.interval,
                 grace_period=heartbeat.grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=heartbeat.max_retry
-                ),
+                heartbeat_stale_trial_callback=RerunFailedTrial(max_retry=heartbeat.max_retry),
             ),
             url,
         )
@@ -133,19 +143,42 @@ def storage_url_of(storage: RDBStorage) -> str:
     return str(storage.url)
 
 
+_STATE_COUNTS = sqlalchemy.text(
+    "SELECT t.state, COUNT(*) FROM trials t WHERE t.study_id = :study GROUP BY t.state"
+)
+
+
+def trial_state_counts(storage: ResilientRDBStorage, study_id: int) -> Counter[TrialState]:
+    """How many trials of the study are in each state, in one query (the budget check runs
+    it under the study lock, so it must be cheap; Optuna's ``get_all_trials`` loads every
+    trial's parameters and attributes). Reads Optuna's ``trials`` table, like the query
+    below."""
+
+    def count() -> Counter[TrialState]:
+        with storage.engine.connect() as connection:
+            rows = connection.execute(_STATE_COUNTS, {"study": study_id}).all()
+        return Counter({TrialState[str(state)]: int(n) for state, n in rows})
+
+    return storage.retrying(count)
+
+
 _RUNNING_WITHOUT_HEARTBEAT = sqlalchemy.text(
     "SELECT t.trial_id FROM trials t WHERE t.study_id = :study AND t.state = 'RUNNING' "
     "AND NOT EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id)"
 )
 
 
-def running_trials_without_heartbeat(storage: RDBStorage, study_id: int) -> list[int]:
+def running_trials_without_heartbeat(storage: ResilientRDBStorage, study_id: int) -> list[int]:
     """Trial ids of RUNNING trials that never recorded a heartbeat. Optuna has no public
     query for these: this reads its schema (tables ``trials`` and ``trial_heartbeats``),
     which the trial-loop tests exercise on both back ends."""
-    with storage.engine.connect() as connection:
-        rows = connection.execute(_RUNNING_WITHOUT_HEARTBEAT, {"study": study_id})
-        return [int(trial_id) for trial_id in rows.scalars().all()]
+
+    def query() -> list[int]:
+        with storage.engine.connect() as connection:
+            rows = connection.execute(_RUNNING_WITHOUT_HEARTBEAT, {"study": study_id})
+            return [int(trial_id) for trial_id in rows.scalars().all()]
+
+    return storage.retrying(query)
 
 
 def load_study(storage: RDBStorage, name: str) -> optuna.Study:

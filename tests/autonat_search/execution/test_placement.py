@@ -83,12 +83,10 @@ PER_NODE_DRIVER = """
 import json, sys, threading
 import ray
 from autonat_search.execution import WorkerOptions, alive_nodes, run_worker
-from autonat_search.storage import HeartbeatSettings
 
 address, url, name = sys.argv[1:4]
 ray.init(address=address, log_to_driver=False)
-options = WorkerOptions(storage_url=url, study_name=name, poll_seconds=0.2,
-                        heartbeat=HeartbeatSettings(interval=5, grace_period=60))
+options = WorkerOptions(storage_url=url, study_name=name, poll_seconds=0.2)
 nodes = [node.node_id for node in alive_nodes()]
 results, errors = {}, []
 

@@ -13,7 +13,7 @@ from autonat_search.errors import BundleMismatchError
 from autonat_search.execution import WorkerOptions, run_worker
 from autonat_search.records import TrialRecord
 from autonat_search.reporting import best_of_study, export_trials_csv, write_strategy_file
-from autonat_search.storage import HeartbeatSettings, open_storage
+from autonat_search.storage import open_storage
 from autonat_search.study import start_study
 from nat_core.strategy import GenerationStrategy
 
@@ -41,7 +41,6 @@ def _run_two_workers(url, name):
         storage_url=url,
         study_name=name,
         poll_seconds=0.2,
-        heartbeat=HeartbeatSettings(interval=5, grace_period=60),
     )
     results, errors = [], []
 
