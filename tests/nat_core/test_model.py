@@ -117,6 +117,7 @@ def test_head_gradient_does_not_reach_embedding_through_head(parity):
     assert used.nonzero().flatten().tolist() == [5, 32]
 
 
+@pytest.mark.gpu
 def test_xformers_agrees_with_sdpa_where_available(parity):
     if not (xformers_available() and torch.cuda.is_available()):
         pytest.skip("xformers comparison needs xformers and a CUDA device; neither is here")

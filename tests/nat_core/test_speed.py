@@ -126,6 +126,7 @@ def test_attention_choice_and_host_copies_on_a_cpu():
     assert to_device_async(labels, "cpu") is labels
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: pinned, non-blocking copy")
 def test_host_copy_to_cuda_is_pinned_and_correct():
     labels = torch.arange(1000)

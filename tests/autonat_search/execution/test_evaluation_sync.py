@@ -10,11 +10,14 @@ from nat_core.pipeline import load_bundle
 from nat_core.speed import SpeedOptions
 from nat_core.strategy import GenerationStrategy
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available(),
-    reason="needs CUDA: torch.cuda.set_sync_debug_mode sees host synchronisations with a "
-    "CUDA device only",
-)
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="needs CUDA: torch.cuda.set_sync_debug_mode sees host synchronisations with a "
+        "CUDA device only",
+    ),
+]
 
 STRATEGY = GenerationStrategy(
     mask_ratios=[0.7, 0.4, 0.1],
