@@ -29,7 +29,15 @@ from autonat_search.study import start_study
 
 REPO = Path(__file__).resolve().parents[3]
 DIGITS_BUNDLE = REPO / "autonat_search" / "demo_data" / "bundles" / "digits_demo.yaml"
-ENV = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _driver_env(**extra: str) -> dict[str, str]:
+    """The drivers' environment, read when a driver starts: a Ray session that an earlier test
+    started in this process turns token authentication on here (``RAY_AUTH_MODE=token``), the
+    cluster's nodes inherit it, and a driver must connect in the same mode."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0", **extra}
+
+
 WAIT_SECONDS = 600  # a hang guard, not a speed check
 
 
@@ -112,7 +120,7 @@ def test_one_worker_per_node_places_actors_on_its_own_node(ray_cluster, postgres
     name = _study(postgres_url, budget=8)
     done = subprocess.run(
         [sys.executable, "-c", PER_NODE_DRIVER, ray_cluster.address, postgres_url, name],
-        env=ENV,
+        env=_driver_env(),
         capture_output=True,
         text=True,
         timeout=WAIT_SECONDS,
@@ -146,7 +154,7 @@ def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_clust
             ray_cluster.address,
             "--all-nodes",
         ],
-        env={**ENV, "AUTONAT_STORAGE": postgres_url},
+        env=_driver_env(AUTONAT_STORAGE=postgres_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
