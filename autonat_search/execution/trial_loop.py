@@ -41,6 +41,7 @@ from autonat_search.execution.heartbeat import (
 )
 from autonat_search.execution.noise_floor import ensure_noise_floor
 from autonat_search.execution.objective import FidObjective
+from autonat_search.execution.pending_results import PendingResult, keep_pending, record_pending
 from autonat_search.execution.progress import log_trial_end, log_trial_start
 from autonat_search.execution.trial_artifacts import TrialArtifacts
 from autonat_search.samplers import build_study_sampler, study_pruner
@@ -53,7 +54,9 @@ from autonat_search.storage import (
     fail_and_rerun,
     load_study,
     open_storage,
+    redact,
     running_trials_without_heartbeat,
+    storage_url_of,
     trial_state_counts,
 )
 from autonat_search.study import study_config
@@ -191,7 +194,36 @@ def _run_one(
             if records.TRIAL_FAIL_REASON not in storage.get_trial_user_attrs(trial._trial_id):
                 records.write_fail_reason(trial, f"{type(error).__name__}: {error}")
             state = TrialState.FAIL
-        return _tell(study, trial, state, value)
+        try:
+            return _tell(study, trial, state, value)
+        except StorageError as error:
+            if state == TrialState.FAIL:
+                raise
+            raise _kept(study, storage, trial, state, value, error) from error
+
+
+def _kept(
+    study: optuna.Study,
+    storage: ResilientRDBStorage,
+    trial: optuna.Trial,
+    state: TrialState,
+    value: float | None,
+    error: StorageError,
+) -> StorageError:
+    """Keep a result the database could not take (``pending_results``); the error to raise."""
+    result = PendingResult(
+        storage=redact(storage_url_of(storage)),
+        study_name=study.study_name,
+        trial_id=trial._trial_id,
+        trial_number=trial.number,
+        state=state.name,
+        value=value,
+    )
+    path = keep_pending(result)
+    return StorageError(
+        f"{error}; the result of {result.describe()} is kept in {path} and recorded when a "
+        "worker for this study next starts on this machine"
+    )
 
 
 def run_trial_loop(
@@ -283,6 +315,7 @@ def run_study_trials(
         else TrialArtifacts(location, config.samples.seed, config.device.precision),
     )
     lock = StudyLock(options.storage_url, options.study_name, max_wait=options.storage_wait)
+    record_pending(study, storage, lock)  # results kept through an outage
     ensure_noise_floor(study, bundle, config, lock)  # once per study, by the first worker
     return run_trial_loop(
         study,
