@@ -1,5 +1,7 @@
 """Out of memory: the batch is halved (whole chunks) and the result does not change."""
 
+import sys
+
 import pytest
 import torch
 
@@ -48,3 +50,53 @@ def test_only_a_chunk_that_does_not_fit_fails_the_trial(bundle, monkeypatch):
     _memory_of(bundle, monkeypatch, fits=10)
     with pytest.raises(TrialFailure, match="single chunk of 20 samples"):
         evaluate_chunks(bundle, STRATEGY, PLAN.chunks_between(0, 80), PLAN, sizer=BatchSizer())
+
+
+class _TightMemoryActor:
+    """A real ``BundleActor`` whose device holds at most ``fits`` samples per batch."""
+
+    def __init__(self, bundle: str, fits: int) -> None:
+        from autonat_search.execution.actors import BundleActor
+
+        self.actor = BundleActor(bundle, "cpu", threads=1)
+        self.seen: list[int] = []
+        real = self.actor.bundle.sample_features
+
+        def limited(strategy, labels, generators, **kwargs):
+            self.seen.append(len(labels))
+            if len(labels) > fits:
+                raise torch.OutOfMemoryError(f"CUDA out of memory (simulated at {len(labels)})")
+            return real(strategy, labels, generators, **kwargs)
+
+        self.actor.bundle.sample_features = limited
+
+    def evaluate(self, strategy, chunks, plan):
+        return self.actor.evaluate(strategy, chunks, plan)
+
+    def batches(self) -> list[int]:
+        return self.seen
+
+
+def test_an_actor_out_of_memory_halves_its_batch_and_lives_on(
+    ray_session, bundle, quick_digits_bundle
+):
+    import ray
+    from ray import cloudpickle
+
+    from autonat_search.execution.actors import evaluate_on_actors
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray's workers can't import it
+
+    full = bundle.fid(evaluate_chunks(bundle, STRATEGY, PLAN.chunks_between(0, 160), PLAN))
+    tight = ray.remote(_TightMemoryActor).remote(str(quick_digits_bundle), 40)
+    halved = bundle.fid(evaluate_on_actors([tight], STRATEGY, 160, PLAN))
+    assert halved == pytest.approx(full, rel=1e-9, abs=1e-9)
+    again = bundle.fid(evaluate_on_actors([tight], STRATEGY, 160, PLAN))  # the same actor
+    assert again == halved
+    seen = ray.get(tight.batches.remote())
+    assert seen[:2] == [80, 40] and set(seen[1:]) == {40}  # halved once, kept since
+
+    too_small = ray.remote(_TightMemoryActor).remote(str(quick_digits_bundle), 10)
+    with pytest.raises(TrialFailure, match="single chunk of 20 samples"):
+        evaluate_on_actors([too_small], STRATEGY, 80, PLAN)
+    assert ray.get(too_small.batches.remote())[-1] == 20  # alive after the failure
