@@ -5,18 +5,21 @@ cluster-wide pool that places actors on every node, including nodes that join la
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
 import ray
 from ray.exceptions import RayActorError
 
 from autonat_search.errors import ConfigError
 from autonat_search.execution.actors import pinned_actors
 from autonat_search.execution.trial_loop import WorkerOptions
+from autonat_search.storage import fail_trials_of_actor
 
 __all__ = [
     "ClusterPool",
@@ -116,6 +119,7 @@ def node_actors(
 class _Placed:
     node: RayNode
     actor: Any
+    name: str
     ready: bool = False
 
 
@@ -124,8 +128,10 @@ class ClusterPool:
 
     ``place_new_nodes`` gives each node that has not been seen yet its share of actors
     (a node that leaves and rejoins has a new id). ``wait`` collects what finished: a
-    result per actor whose loop ended; an actor lost with its node is reported and dropped
-    (its running trial goes stale and is re-run); any other error is raised.
+    result per actor whose loop ended. An actor lost (its process killed, or its node gone)
+    fails the trials it was running at once, with the reason, and their re-runs are enqueued;
+    ``replace_lost`` then starts a replacement on its node if that node is still alive (at
+    most as many replacements per node as its share). Any other error is raised.
     """
 
     def __init__(
@@ -133,20 +139,38 @@ class ClusterPool:
         bundle: Path,
         options: WorkerOptions,
         *,
+        study: optuna.Study,
         device_kind: str,
         cpu_actors: int | None,
         actor_cpus: float,
         echo: Callable[[str], None],
     ) -> None:
         self.bundle, self.options, self.device_kind = bundle, options, device_kind
+        self.study = study
         self.cpu_actors, self.actor_cpus, self.echo = cpu_actors, actor_cpus, echo
         self.seen: set[str] = set()
         self.actors: list[Any] = []  # every actor placed; a signal handler reads it
         self._pending: dict[Any, tuple[str, _Placed]] = {}  # ref -> (what, actor)
+        self._prefix = f"autonat-{options.study_name}-{uuid.uuid4().hex[:8]}"
+        self._shares: dict[str, NodeShare] = {}
+        self._replacements: dict[str, int] = {}
+        self._lost: list[_Placed] = []
 
     @property
     def active(self) -> int:
         return sum(what == "trials" for what, _ in self._pending.values())
+
+    def _place(self, node: RayNode, count: int) -> None:
+        share = self._shares[node.node_id]
+        names = [f"{self._prefix}-{len(self.actors) + i}" for i in range(count)]
+        actors = pinned_actors(
+            self.bundle, node.node_id, self.device_kind, count, share.resources, names=names
+        )
+        for actor, name in zip(actors, names, strict=True):
+            placed = _Placed(node, actor, name)
+            self._pending[actor.device_name.remote()] = ("ready", placed)
+            self._pending[actor.run_trials.remote(self.options)] = ("trials", placed)
+        self.actors.extend(actors)
 
     def place_new_nodes(self) -> None:
         for node in alive_nodes():
@@ -159,14 +183,9 @@ class ClusterPool:
             if share.count == 0:
                 self.echo(f"{node.describe()}: no actor (nothing this study can use)")
                 continue
-            actors = pinned_actors(
-                self.bundle, node.node_id, self.device_kind, share.count, share.resources
-            )
-            for actor in actors:
-                placed = _Placed(node, actor)
-                self._pending[actor.device_name.remote()] = ("ready", placed)
-                self._pending[actor.run_trials.remote(self.options)] = ("trials", placed)
-            self.actors.extend(actors)
+            self._shares[node.node_id] = share
+            self._replacements[node.node_id] = share.count
+            self._place(node, share.count)
             self.echo(f"{node.describe()}: {share.count} actor(s) placed")
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:
@@ -183,8 +202,7 @@ class ClusterPool:
                 if error.actor_init_failed:
                     raise
                 if what == "trials":
-                    reason = str(error).strip().splitlines()[0]
-                    self.echo(f"{placed.node.describe()}: actor lost ({reason})")
+                    self._actor_lost(placed, str(error).strip().splitlines()[0])
                 continue
             if what == "ready":
                 placed.ready = True
@@ -192,6 +210,25 @@ class ClusterPool:
             else:
                 results.append(value)
         return results
+
+    def _actor_lost(self, placed: _Placed, why: str) -> None:
+        reason = f"actor {placed.name} died: {why}"
+        failed = fail_trials_of_actor(self.study, placed.name, reason)
+        self.echo(f"{placed.node.describe()}: {reason}; trials {failed} failed and enqueued again")
+        self._lost.append(placed)
+
+    def replace_lost(self) -> None:
+        """A replacement for each lost actor whose node is alive and has replacements left."""
+        if not self._lost:
+            return
+        alive = {node.node_id for node in alive_nodes()}
+        for placed in self._lost:
+            node_id = placed.node.node_id
+            if node_id in alive and self._replacements.get(node_id, 0) > 0:
+                self._replacements[node_id] -= 1
+                self._place(placed.node, 1)
+                self.echo(f"{placed.node.describe()}: a replacement actor placed")
+        self._lost.clear()
 
     def drop_unstarted(self) -> None:
         """Kill the actors that never started (e.g. a node whose resources stay taken)."""

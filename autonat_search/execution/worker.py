@@ -5,11 +5,10 @@ nodes that join later included).
 
 The driver supervises its actors:
 
-* On one node, an actor that dies (its process killed, out of host memory...) fails only the
-  trials it was running, with the reason, and their re-runs are enqueued at once; a
-  replacement actor takes its place (at most as many replacements as actors), or the others
-  carry on. On a whole cluster, an actor lost with its node is reported and its trial goes
-  stale and is re-run.
+* An actor that dies (its process killed, out of host memory, its node gone...) fails only
+  the trials it was running, with the reason, and their re-runs are enqueued at once; a
+  replacement actor takes its place where its node is alive (at most as many replacements
+  as actors), or the others carry on.
 * The first SIGINT/SIGTERM stops new trials and lets running ones finish; a second one
   stops at once: running trials are failed and their re-runs enqueued. Either way the
   worker returns normally (exit code 0). Ray's processes are stopped afterwards by
@@ -29,16 +28,14 @@ from typing import Any
 
 import optuna
 import ray
-from optuna.trial import TrialState
 from ray.exceptions import RayActorError, RayTaskError
 
-from autonat_search import records
 from autonat_search.errors import AutonatError, ConfigError
 from autonat_search.execution.actors import pinned_actors
 from autonat_search.execution.fingerprint import study_bundle
 from autonat_search.execution.placement import ClusterPool, find_node, node_share
 from autonat_search.execution.trial_loop import WorkerOptions
-from autonat_search.storage import fail_and_rerun, load_study, open_storage
+from autonat_search.storage import fail_trials_of_actor, load_study, open_storage
 from autonat_search.study import study_config
 
 __all__ = [
@@ -86,17 +83,6 @@ def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def fail_trials_of_actor(study: optuna.Study, actor: str, reason: str) -> list[int]:
-    """Fail the RUNNING trials an actor recorded as its own, enqueueing their re-runs."""
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial.user_attrs.get(records.TRIAL_ACTOR) == actor and fail_and_rerun(
-            study, trial._trial_id, reason
-        ):
-            failed.append(trial.number)
-    return failed
 
 
 @dataclass
@@ -225,6 +211,7 @@ def run_worker_on_all_nodes(
     pool = ClusterPool(
         path,
         options,
+        study=study,
         device_kind=device_kind,
         cpu_actors=cpu_actors,
         actor_cpus=actor_cpus,
@@ -245,6 +232,7 @@ def run_worker_on_all_nodes(
                     forwarded = state
                 ending = spent or request.finish.is_set()
                 if not ending:
+                    pool.replace_lost()
                     pool.place_new_nodes()
                 if pool.active == 0:
                     if ending:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         storage_url_of,
         trial_state_counts,
     )
-    from autonat_search.storage.rerun import RerunFailedTrial, fail_and_rerun
+    from autonat_search.storage.rerun import RerunFailedTrial, fail_and_rerun, fail_trials_of_actor
     from autonat_search.storage.resilient import ResilientRDBStorage, is_connection_error
 
 _HOMES: dict[str, str] = {
@@ -55,6 +55,7 @@ _HOMES: dict[str, str] = {
     "trial_state_counts": "autonat_search.storage.rdb",
     "RerunFailedTrial": "autonat_search.storage.rerun",
     "fail_and_rerun": "autonat_search.storage.rerun",
+    "fail_trials_of_actor": "autonat_search.storage.rerun",
     "DEFAULT_MAX_WAIT": "autonat_search.storage.probe",
     "ResilientRDBStorage": "autonat_search.storage.resilient",
     "is_connection_error": "autonat_search.storage.resilient",
@@ -71,6 +72,7 @@ __all__ = [
     "StudyLock",
     "check_reachable",
     "fail_and_rerun",
+    "fail_trials_of_actor",
     "guarded",
     "is_connection_error",
     "load_study",

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autonat_search import records
 
-__all__ = ["RerunFailedTrial", "fail_and_rerun"]
+__all__ = ["RerunFailedTrial", "fail_and_rerun", "fail_trials_of_actor"]
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +62,14 @@ def fail_and_rerun(study: optuna.Study, trial_id: int, reason: str, max_retry: i
         return False
     RerunFailedTrial(max_retry)(study, storage.get_trial(trial_id))
     return True
+
+
+def fail_trials_of_actor(study: optuna.Study, actor: str, reason: str) -> list[int]:
+    """Fail the RUNNING trials an actor recorded as its own, enqueueing their re-runs."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get(records.TRIAL_ACTOR) == actor and fail_and_rerun(
+            study, trial._trial_id, reason
+        ):
+            failed.append(trial.number)
+    return failed

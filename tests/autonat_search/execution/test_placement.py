@@ -137,6 +137,28 @@ def test_one_worker_per_node_places_actors_on_its_own_node(ray_cluster, postgres
     assert started >= 8
 
 
+KILL_ACTOR = """
+import sys, time
+import optuna, ray
+from optuna.trial import TrialState
+from autonat_search.storage import open_storage
+
+address, url, study_name = sys.argv[1:4]
+ray.init(address=address, log_to_driver=False)  # connected before a victim is chosen
+study = optuna.load_study(study_name=study_name, storage=open_storage(url))
+while True:  # an actor whose trial has just started (no rung done yet)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    names = [t.user_attrs["actor"] for t in running
+             if "actor" in t.user_attrs and "fid_per_rung" not in t.user_attrs]
+    if names:
+        break
+    time.sleep(0.05)
+[namespace] = [a["namespace"] for a in ray.util.list_named_actors(True) if a["name"] == names[0]]
+ray.kill(ray.get_actor(names[0], namespace=namespace), no_restart=True)
+print(names[0])
+"""
+
+
 @pytest.mark.slow
 def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_cluster, postgres_url):
     budget = 16
@@ -178,6 +200,18 @@ def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_clust
             assert _finished_and_running(postgres_url, name)[0] < budget - 1
         finally:
             lock.release()
+        # An actor killed mid-trial: its trial is failed at once and re-run, a replacement
+        # takes its place on its (alive) node.
+        killed = subprocess.run(
+            [sys.executable, "-c", KILL_ACTOR, ray_cluster.address, postgres_url, name],
+            env=_driver_env(),
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+        )
+        assert killed.returncode == 0, killed.stderr
+        victim = killed.stdout.strip().splitlines()[-1]
+        _wait_until(lambda: any("replacement actor placed" in x for x in lines), "replacement")
         assert driver.wait(timeout=WAIT_SECONDS) == 0, "".join(lines)
     finally:
         if driver.poll() is None:
@@ -189,9 +223,17 @@ def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_clust
     summaries = [x for x in lines if x.startswith("actor ")]
     by_node = {x.rsplit("node ", 1)[1].strip(): x for x in summaries}
     assert set(by_node) == {head, joined}, output
-    for line in by_node.values():
-        started = int(line.split("started ", 1)[1].split(",")[0])
-        assert started >= 1, output  # both nodes ran trials
+    ran = {node for node, x in by_node.items() if int(x.split("started ", 1)[1].split(",")[0])}
+    [died] = [x for x in lines if f"actor {victim} died" in x]
+    ran.add(died.split("node ", 1)[1].split(" ", 1)[0])  # the killed actor was running one
+    assert ran == {head, joined}, output  # both nodes ran trials
+    trials = optuna.load_study(study_name=name, storage=open_storage(postgres_url)).get_trials()
+    [lost] = [
+        t for t in trials if t.user_attrs.get("actor") == victim and t.state == TrialState.FAIL
+    ]
+    assert lost.user_attrs["fail_reason"].startswith(f"actor {victim} died"), output
+    [rerun] = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]
+    assert rerun.state in (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def test_a_node_takes_one_actor_per_gpu_or_cpu_slot():
