@@ -5,13 +5,19 @@ derived from the study's own (``derive_seed(samples.seed, "noise-floor", i)``), 
 same rung-by-rung sample reuse as a trial. The first worker that finds the measurement
 missing claims it under the study lock (``noise_floor_claim``), measures it as ordinary
 work before its first trial, and records it (``records.NoiseFloor``); the other workers go
-on with trials. A claim older than ``CLAIM_SECONDS`` (its worker died) is taken over.
+on with trials. The claim is a lease kept like a trial's heartbeat: renewed every
+``heartbeat.interval`` seconds while the measurement runs, given up when it fails, and
+taken over by the next worker that starts once it is older than ``heartbeat.grace_period``
+(its worker died).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import optuna
 
@@ -26,7 +32,6 @@ from nat_core.seeding import derive_seed
 from nat_core.strategy import GenerationStrategy
 
 __all__ = [
-    "CLAIM_SECONDS",
     "NOISE_FLOOR_SEEDS",
     "ensure_noise_floor",
     "measure_noise_floor",
@@ -36,7 +41,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NOISE_FLOOR_SEEDS = 3
-CLAIM_SECONDS = 6 * 3600.0
 
 
 def noise_floor_seeds(config: StudyConfig, count: int = NOISE_FLOOR_SEEDS) -> tuple[int, ...]:
@@ -71,15 +75,41 @@ def measure_noise_floor(
     )
 
 
-def _claim(study: optuna.Study, lock: StudyLock, now: float) -> bool:
+def _claim(study: optuna.Study, lock: StudyLock, now: float, grace_period: float) -> bool:
     with lock.held():
         if records.read_noise_floor(study) is not None:
             return False
         claimed = records.read_noise_floor_claim(study)
-        if claimed is not None and now - claimed < CLAIM_SECONDS:
+        if claimed is not None and now - claimed < grace_period:
             return False
         records.write_noise_floor_claim(study, now)
         return True
+
+
+@contextmanager
+def _keeping_claim(study: optuna.Study, interval: float) -> Iterator[None]:
+    """Renew the claim every ``interval`` seconds; give it up if the measurement fails."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(interval):
+            try:
+                records.write_noise_floor_claim(study, time.time())
+            except Exception as error:  # a missed renewal only lets another worker take over
+                log.warning("noise floor claim not renewed: %s", error)
+
+    thread = threading.Thread(target=renew, name="noise-floor-claim", daemon=True)
+    thread.start()
+    try:
+        yield
+    except BaseException:
+        done.set()
+        thread.join()
+        records.write_noise_floor_claim(study, 0.0)  # anyone may take it over now
+        raise
+    finally:
+        done.set()
+        thread.join()
 
 
 def ensure_noise_floor(
@@ -87,12 +117,14 @@ def ensure_noise_floor(
 ) -> records.NoiseFloor | None:
     """Measure and record the noise floor if nobody has (or is); the one recorded, if any."""
     starts = warm_starts(config)
-    if not starts or not _claim(study, lock, time.time()):
+    heartbeat = config.heartbeat
+    if not starts or not _claim(study, lock, time.time(), heartbeat.grace_period):
         return records.read_noise_floor(study)
     first = starts[0]
     log.info("measuring the noise floor of study %s on %s", study.study_name, first.label)
-    floor = measure_noise_floor(
-        bundle, config, first.label, first.strategy, noise_floor_seeds(config)
-    )
+    with _keeping_claim(study, heartbeat.interval):
+        floor = measure_noise_floor(
+            bundle, config, first.label, first.strategy, noise_floor_seeds(config)
+        )
     records.write_noise_floor(study, floor)
     return floor

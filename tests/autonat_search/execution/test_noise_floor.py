@@ -10,6 +10,8 @@ from autonat_search import records
 from autonat_search.config import load_study_config
 from autonat_search.execution.noise_floor import (
     NOISE_FLOOR_SEEDS,
+    _claim,
+    _keeping_claim,
     ensure_noise_floor,
     noise_floor_seeds,
 )
@@ -70,6 +72,32 @@ def test_a_fresh_claim_by_another_worker_is_left_alone(tmp_path, quick_digits_bu
 
     assert ensure_noise_floor(study, Untouchable(), config, StudyLock(url, "floor")) is None
     assert records.read_noise_floor(study) is None
+
+
+def test_a_claim_older_than_the_grace_period_is_taken_over(tmp_path, quick_digits_bundle):
+    study, config, url = _study(tmp_path, quick_digits_bundle)
+    lock, grace = StudyLock(url, "floor"), config.heartbeat.grace_period
+    now = time.time()
+    records.write_noise_floor_claim(study, now - grace + 5)  # its worker is alive
+    assert not _claim(study, lock, now, grace)
+    records.write_noise_floor_claim(study, now - grace - 5)  # its worker died
+    assert _claim(study, lock, now, grace)
+    assert records.read_noise_floor_claim(study) == now
+
+
+def test_the_claim_is_renewed_while_measuring_and_given_up_on_failure(
+    tmp_path, quick_digits_bundle
+):
+    study, _, _ = _study(tmp_path, quick_digits_bundle)
+    records.write_noise_floor_claim(study, 1.0)
+    with _keeping_claim(study, interval=0.05):
+        time.sleep(0.5)
+    renewed = records.read_noise_floor_claim(study)
+    assert renewed is not None and time.time() - renewed < 1.0
+    with pytest.raises(RuntimeError, match="out of memory"):
+        with _keeping_claim(study, interval=0.05):
+            raise RuntimeError("out of memory")
+    assert records.read_noise_floor_claim(study) == 0.0  # free for the next worker
 
 
 @pytest.mark.parametrize(("spread", "verdict"), [(0.5, "beyond"), (2.0, "within")])
