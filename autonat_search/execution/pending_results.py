@@ -12,7 +12,8 @@ machine for the same study records it:
 * otherwise (its re-run already started or finished): the evaluation has been or is being
   done again, and the file is dropped with a log line.
 
-Files are claimed by renaming them, so two actors starting at once never record one twice.
+Files are claimed by renaming them, so two actors starting at once never record one twice;
+a file claimed by a process that died is claimed again.
 """
 
 from __future__ import annotations
@@ -94,9 +95,29 @@ def keep_pending(result: PendingResult, directory: Path | None = None) -> Path:
     return path
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _orphans(folder: Path) -> list[Path]:
+    """Files claimed by a process that died before recording them."""
+    out = []
+    for path in folder.glob("*.claimed-*"):
+        pid = path.suffix.removeprefix(".claimed-")
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            out.append(path)
+    return out
+
+
 def _claim_files(folder: Path, storage: str, study_name: str) -> list[tuple[Path, PendingResult]]:
     claimed = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted([*folder.glob("*.json"), *_orphans(folder)]):
         try:
             result = PendingResult(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
