@@ -313,6 +313,17 @@ def read_csv(path: Path) -> list[list]:
     return list(runs.values())
 
 
+def read_csvs(paths: list[Path]) -> list[list]:
+    """The runs of several CSVs; a run (method, space, rungs, seed) of a later file replaces
+    the same run of an earlier one (e.g. the baseline re-run with a larger budget)."""
+    runs: dict[tuple[str, ...], list] = {}
+    for path in paths:
+        for rows in read_csv(path):
+            first = rows[0]
+            runs[(first["method"], first["space"], first["rungs"], str(first["seed"]))] = rows
+    return list(runs.values())
+
+
 def report(results: list[list], out: Path) -> None:
     """The table (printed and in images_to_baseline.md) and the plot, from every run's rows."""
     groups = by_label(results)
@@ -353,12 +364,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke test: tiny and fast")
     parser.add_argument(
-        "--from-csv", type=Path, default=None, help="only the table and plot of this CSV"
+        "--from-csv",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only the table and plot of these CSVs (a run in a later file replaces the same "
+        "method/space/rungs/seed of an earlier one)",
     )
     args = parser.parse_args(argv)
     if args.from_csv is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        report(read_csv(args.from_csv), args.out)
+        report(read_csvs(args.from_csv), args.out)
         return 0
     base = load_study_config(args.study)
     if args.quick:
