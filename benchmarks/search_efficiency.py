@@ -276,7 +276,8 @@ def plot(results: list[list], path: Path) -> None:
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    for label, runs in sorted(by_label(results).items()):
+    styles = {"fd": ":", "tpe": "-", "gp": "--", "cmaes": "-."}
+    for number, (label, runs) in enumerate(sorted(by_label(results).items())):
         grid = np.unique(np.concatenate([[r["images_so_far"] for r in rows] for rows in runs]))
         curves = []
         for rows in runs:
@@ -285,7 +286,14 @@ def plot(results: list[list], path: Path) -> None:
             index = np.searchsorted(xs, grid, side="right") - 1
             curves.append(np.where(index >= 0, ys[np.clip(index, 0, None)], np.nan))
         stack = np.array(curves)
-        line = ax.plot(grid, np.nanmedian(stack, axis=0), label=label, drawstyle="steps-post")
+        line = ax.plot(
+            grid,
+            np.nanmedian(stack, axis=0),
+            label=label,
+            drawstyle="steps-post",
+            color=plt.get_cmap("tab20")(number % 20),
+            linestyle=styles.get(label.split("/")[0].split("-")[0], "-"),
+        )
         if len(runs) > 1:
             ax.fill_between(grid, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0),
                             alpha=0.15, color=line[0].get_color(), step="post")  # fmt: skip
