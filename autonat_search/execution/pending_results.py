@@ -168,16 +168,22 @@ def _claim_rerun(
 def _record(
     study: optuna.Study, storage: ResilientRDBStorage, result: PendingResult, lock: StudyLock
 ) -> bool:
-    trial = storage.get_trial(result.trial_id)
-    if trial.state == TrialState.FAIL:
-        rerun = _claim_rerun(study, storage, trial, lock)
-        if rerun is None:
-            return False
-        trial = rerun
-    elif trial.state != TrialState.RUNNING:
-        return False
     value = result.value if result.state == TrialState.COMPLETE.name else None
-    study.tell(trial.number, value, state=TrialState[result.state])
+    trial = storage.get_trial(result.trial_id)
+    if trial.state == TrialState.RUNNING:
+        try:
+            study.tell(trial.number, value, state=TrialState[result.state])
+            return True
+        except (RuntimeError, ValueError):  # finished meanwhile (failed as stale by another
+            trial = storage.get_trial(result.trial_id)  # worker): Optuna raises either
+            if trial.state == TrialState.RUNNING:
+                raise
+    if trial.state != TrialState.FAIL:
+        return False
+    rerun = _claim_rerun(study, storage, trial, lock)
+    if rerun is None:
+        return False
+    study.tell(rerun.number, value, state=TrialState[result.state])
     return True
 
 

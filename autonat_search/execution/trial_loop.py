@@ -143,8 +143,10 @@ def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: fl
                 study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
             log_trial_end(study._storage.get_trial(trial._trial_id))
             return state.name
-        except UpdateFinishedTrialError:
-            current = study._storage.get_trial(trial._trial_id).state
+        except (UpdateFinishedTrialError, ValueError):  # "Cannot tell a FAIL trial": it was
+            current = study._storage.get_trial(trial._trial_id).state  # failed just now
+            if current == TrialState.RUNNING:
+                raise
     log.warning(
         "trial %d was %s by another worker (its heartbeat went stale); this worker's %s "
         "is not recorded",

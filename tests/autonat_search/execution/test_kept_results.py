@@ -54,3 +54,23 @@ def test_only_finished_work_with_a_finite_value_is_kept(tmp_path, state, value, 
     with pytest.raises(ValueError, match=problem):
         keep_pending(bad, tmp_path / "pending")
     assert not (tmp_path / "pending").exists()
+
+
+def test_a_trial_failed_as_stale_while_recording_gets_its_rerun_completed(tmp_path, monkeypatch):
+    from autonat_search.storage import fail_and_rerun
+
+    url, storage, study, result = _running_trial(tmp_path)
+    keep_pending(result, tmp_path / "pending")
+    real_tell = study.tell
+
+    def stale_first(trial, *args, **kwargs):  # another worker fails it just before the tell
+        if trial == result.trial_number:
+            fail_and_rerun(study, result.trial_id, "heartbeat stale")
+        return real_tell(trial, *args, **kwargs)
+
+    monkeypatch.setattr(study, "tell", stale_first)
+    assert record_pending(study, storage, StudyLock(url, "kept"), tmp_path / "pending") == 1
+    original, rerun = study.get_trials()
+    assert original.state == TrialState.FAIL
+    assert rerun.state == TrialState.COMPLETE and rerun.value == 0.25
+    assert rerun.user_attrs["recorded_from_trial"] == original.number

@@ -163,3 +163,21 @@ def test_a_trial_left_running_without_any_heartbeat_is_rerun(storage_url):
     assert any(t.system_attrs.get("failed_trial") == 0 for t in trials[1:])
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 2
     assert TrialState.RUNNING not in [t.state for t in trials]
+
+
+def test_a_trial_failed_by_another_worker_just_before_its_tell_is_not_recorded(tmp_path):
+    from autonat_search.execution.trial_loop import _tell
+    from autonat_search.storage import fail_and_rerun
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(study_name="race", storage=storage)
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+    real_tell = study.tell
+
+    def failed_first(*args, **kwargs):  # the state was RUNNING when checked, FAIL at the tell
+        fail_and_rerun(study, trial._trial_id, "heartbeat stale")
+        return real_tell(*args, **kwargs)
+
+    study.tell = failed_first  # type: ignore[method-assign]
+    assert _tell(study, trial, TrialState.COMPLETE, 0.5) == "LOST"
+    assert study.get_trials()[0].state == TrialState.FAIL
