@@ -34,6 +34,8 @@ given to an enqueued warm start):
 ``fail_reason``           str: why the trial failed (at most 500 characters)
 ``actor``                 str: the worker actor running it (its trials are failed if it dies)
 ``artifact_seconds``      float: seconds spent making and uploading the trial's artifacts
+``recorded_from_trial``   int: a re-run given the result its failed original computed (a
+                          result kept through a database outage: ``pending_results``)
 ``mask_ratio_<t>``, ...   float: the strategy flat, one attribute per step (``step_attrs``):
                           ``mask_ratio_<t>`` and ``remask_temp_<t>`` for t = 1..T-1,
                           ``sample_temp_<t>`` and ``cfg_<t>`` for t = 1..T (zero-padded to
@@ -73,6 +75,7 @@ __all__ = [
     "TRIAL_FAIL_REASON",
     "TRIAL_FID_PER_RUNG",
     "TRIAL_IMAGES",
+    "TRIAL_RECORDED_FROM",
     "TRIAL_SECONDS",
     "TRIAL_STRATEGY",
     "TRIAL_WARM_START",
@@ -131,6 +134,7 @@ TRIAL_WARM_START = "warm_start"
 TRIAL_FAIL_REASON = "fail_reason"
 TRIAL_ACTOR = "actor"
 TRIAL_ARTIFACT_SECONDS = "artifact_seconds"
+TRIAL_RECORDED_FROM = "recorded_from_trial"
 # GenerationStrategy field -> the prefix of its per-step attributes.
 STEP_ATTR_PREFIXES = {
     "mask_ratios": "mask_ratio",

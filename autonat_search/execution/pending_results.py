@@ -161,7 +161,7 @@ def _claim_rerun(
     for key, value in failed.user_attrs.items():
         if key != records.TRIAL_FAIL_REASON:
             storage.set_trial_user_attr(rerun._trial_id, key, value)
-    storage.set_trial_user_attr(rerun._trial_id, "recorded_from_trial", failed.number)
+    storage.set_trial_user_attr(rerun._trial_id, records.TRIAL_RECORDED_FROM, failed.number)
     return storage.get_trial(rerun._trial_id)
 
 
