@@ -33,9 +33,9 @@ from autonat_search import records
 from autonat_search.storage import (
     ResilientRDBStorage,
     StudyLock,
+    budget_standing,
     redact,
     storage_url_of,
-    trial_state_counts,
 )
 
 __all__ = ["PENDING_DIR_ENV", "PendingResult", "keep_pending", "pending_dir", "record_pending"]
@@ -149,9 +149,7 @@ def _claim_rerun(
         rerun = _waiting_rerun(study, failed)
         if rerun is None:
             return None
-        counts = trial_state_counts(storage, study._study_id)
-        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-        if done + counts[TrialState.RUNNING] >= records.read_budget(study):
+        if not budget_standing(storage, study).has_free_slot:
             return None
         if not storage.set_trial_state_values(rerun._trial_id, state=TrialState.RUNNING):
             return None

@@ -51,13 +51,13 @@ from autonat_search.storage import (
     HeartbeatSettings,
     ResilientRDBStorage,
     StudyLock,
+    budget_standing,
     fail_and_rerun,
     load_study,
     open_storage,
     redact,
     running_trials_without_heartbeat,
     storage_url_of,
-    trial_state_counts,
 )
 from autonat_search.study import study_config
 from nat_core.pipeline import GeneratorBundle
@@ -112,12 +112,10 @@ def _maintain(study: optuna.Study, storage: ResilientRDBStorage) -> None:
 
 def _reserve(study: optuna.Study, storage: ResilientRDBStorage) -> str:
     """``run``, ``wait`` (slots held by running trials) or ``done``; call under the lock."""
-    budget = storage.retrying(lambda: records.read_budget(study))
-    counts = trial_state_counts(storage, study._study_id)
-    done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-    if done >= budget:
+    standing = budget_standing(storage, study)
+    if standing.spent:
         return "done"
-    if done + counts[TrialState.RUNNING] >= budget:
+    if not standing.has_free_slot:
         return "wait"
     has_work = getattr(study.sampler, "has_work", None)  # the finite-difference sampler's
     if has_work is not None and not has_work(study):

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
         url_has_password,
     )
     from autonat_search.storage.rdb import (
+        BudgetStanding,
         HeartbeatSettings,
+        budget_standing,
         guarded,
         load_study,
         open_storage,
@@ -45,6 +47,8 @@ _HOMES: dict[str, str] = {
     "check_reachable": "autonat_search.storage.probe",
     "require_existing_store": "autonat_search.storage.probe",
     "resolve_storage_url": "autonat_search.storage.probe",
+    "BudgetStanding": "autonat_search.storage.rdb",
+    "budget_standing": "autonat_search.storage.rdb",
     "HeartbeatSettings": "autonat_search.storage.rdb",
     "guarded": "autonat_search.storage.rdb",
     "load_study": "autonat_search.storage.rdb",
@@ -62,6 +66,8 @@ _HOMES: dict[str, str] = {
 }
 
 __all__ = [
+    "BudgetStanding",
+    "budget_standing",
     "DEFAULT_MAX_WAIT",
     "EMBEDDED_DEFAULT",
     "STORAGE_ENV",

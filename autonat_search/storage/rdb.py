@@ -34,12 +34,15 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from autonat_search import records
 from autonat_search.errors import StorageError, StudyError
 from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, resolve_storage_url
 from autonat_search.storage.rerun import RerunFailedTrial
 from autonat_search.storage.resilient import DEFAULT_MAX_WAIT, ResilientRDBStorage
 
 __all__ = [
+    "BudgetStanding",
+    "budget_standing",
     "EMBEDDED_DEFAULT",
     "STORAGE_ENV",
     "HeartbeatSettings",
@@ -160,6 +163,32 @@ def trial_state_counts(storage: ResilientRDBStorage, study_id: int) -> Counter[T
         return Counter({TrialState[str(state)]: int(n) for state, n in rows})
 
     return storage.retrying(count)
+
+
+@dataclass(frozen=True)
+class BudgetStanding:
+    """A study's finished (COMPLETE + PRUNED) and RUNNING trials against its budget."""
+
+    finished: int
+    running: int
+    budget: int
+
+    @property
+    def spent(self) -> bool:
+        return self.finished >= self.budget
+
+    @property
+    def has_free_slot(self) -> bool:
+        """Whether one more trial may start: running trials hold their slots."""
+        return self.finished + self.running < self.budget
+
+
+def budget_standing(storage: ResilientRDBStorage, study: optuna.Study) -> BudgetStanding:
+    """Where the study stands against its budget (call under the study lock to act on it)."""
+    budget = storage.retrying(lambda: records.read_budget(study))
+    counts = trial_state_counts(storage, study._study_id)
+    finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+    return BudgetStanding(finished, counts[TrialState.RUNNING], budget)
 
 
 _RUNNING_WITHOUT_HEARTBEAT = sqlalchemy.text(
