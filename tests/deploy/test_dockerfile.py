@@ -143,3 +143,33 @@ def test_ray_extras_match_what_the_code_imports():
         f"pyproject.toml has {ray_pins[0]}, but the code {usage} ray.tune"
     )
     assert "ray" in {name.split(".")[0] for name in modules}
+
+
+# Distribution name -> the module the code imports, where they differ.
+IMPORT_NAMES = {
+    "Pillow": "PIL",
+    "PyYAML": "yaml",
+    "scikit-learn": "sklearn",
+    "optuna-dashboard": "optuna_dashboard",
+    "SQLAlchemy": "sqlalchemy",
+    "pytorch-fid": "pytorch_fid",
+}
+# Used through another dependency, never imported by name.
+INDIRECT = {
+    "psycopg2-binary": "SQLAlchemy's driver for postgresql+psycopg2:// URLs",
+    "pandas": "Optuna's trials_dataframe (export-trials)",
+    "cmaes": "Optuna's CmaEsSampler (sampler: cmaes)",
+}
+
+
+def test_every_dependency_is_imported_or_used_through_another():
+    """No dependency that nothing uses (each one is installed into every worker image)."""
+    roots = {name.split(".")[0] for name in imported_modules()}
+    unused = []
+    for requirement in pyproject()["dependencies"]:
+        name = re.split(r"[\s\[=<>~!;]", requirement, maxsplit=1)[0]
+        if name in INDIRECT:
+            continue
+        if IMPORT_NAMES.get(name, name).replace("-", "_") not in roots:
+            unused.append(requirement)
+    assert not unused, f"dependencies nothing imports: {unused}"
