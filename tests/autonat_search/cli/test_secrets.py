@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,6 +38,34 @@ def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         timeout=600,
     )
+
+
+def _dashboard_output(cwd: Path, env: dict[str, str], study_name: str) -> str:
+    """What ``dashboard`` prints while serving the study (read once over HTTP) and stopping."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTONAT_STORAGE")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autonat_search.cli", "--verbose", "dashboard", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**environment, **env},
+        cwd=cwd,
+    )
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            address = re.search(r"(http://\S+)/dashboard", line)
+            if address:
+                with urllib.request.urlopen(f"{address.group(1)}/api/studies", timeout=60) as r:
+                    assert study_name in r.read().decode()
+                break
+        assert address, "".join(lines)
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    return "".join(lines) + rest
 
 
 @pytest.mark.slow
@@ -77,6 +107,7 @@ def test_a_planted_password_is_never_printed_written_or_stored(tmp_path, postgre
         result = _cli(*args, cwd=tmp_path, **env)
         assert result.returncode == expected, (args, result.stdout, result.stderr)
         printed.append((args, result.stdout + result.stderr))
+    printed.append((["dashboard"], _dashboard_output(tmp_path, from_env, name)))
     for args, text in printed:
         assert PASSWORD not in text, args
     assert "2 of 2 trials finished" in printed[2][1]
