@@ -70,11 +70,18 @@ def storage_url(request, tmp_path):
 
 
 # Markers follow from what a test uses, so that none can be forgotten: a test that takes a
-# PostgreSQL fixture is `postgres`, one that takes the Ray session is `ray`. `slow` and `gpu`
-# are set by hand (`pytest.mark.slow`). Quick loop: ./run test -m "not slow".
-_FIXTURE_MARKERS = {"postgres_url": "postgres", "ray_session": "ray"}
+# PostgreSQL fixture is `postgres`, one that takes a Ray fixture is `ray`. A test whose
+# subprocess starts Ray (a `worker`, the demo) is marked `ray` by hand, as are `slow` and `gpu`.
+# Quick loop: ./run test -m "not slow".
+_FIXTURE_MARKERS = {
+    "postgres_url": "postgres",
+    "private_postgres": "postgres",
+    "ray_session": "ray",
+    "ray_cluster": "ray",
+}
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these markers
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))

@@ -22,6 +22,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
 
 
 @pytest.mark.slow
+@pytest.mark.ray  # the demo subprocess
 def test_a_clean_clone_installs_and_runs_the_demo_from_elsewhere(tmp_path):
     # Only this process's interpreter and PATH: no PYTHONPATH pointing at a checkout.
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RAY_USAGE_STATS_ENABLED": "0"}

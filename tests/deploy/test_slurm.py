@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import optuna
+import pytest
 from cli_invocations import REPO, check_invocation, invocations_in_text
 
 from autonat_search.storage import open_storage
@@ -75,6 +76,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.ray  # the batch script's Ray head and worker
 def test_job_runs_a_study_to_its_budget(tmp_path, postgres_url, request):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -20,6 +20,7 @@ from autonat_search.storage import open_storage
 
 
 @pytest.mark.slow
+@pytest.mark.ray  # the batch script's Ray cluster
 def test_driver_mode_places_actors_on_every_node_and_meets_the_budget(
     tmp_path, postgres_url, request
 ):

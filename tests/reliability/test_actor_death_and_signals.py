@@ -116,6 +116,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.ray  # the worker subprocess
 def test_sigterm_to_the_process_group_finishes_trials_and_exits_0(
     postgres_url, quick_digits_bundle, tmp_path
 ):

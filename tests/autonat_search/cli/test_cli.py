@@ -71,6 +71,7 @@ def test_password_never_appears(tmp_path, quick_digits_bundle):
     assert "***" in result.stderr
 
 
+@pytest.mark.ray  # the worker subprocess
 def test_start_study_status_and_exports_through_the_cli(
     tmp_path, quick_digits_bundle, postgres_url
 ):
@@ -110,6 +111,7 @@ def test_start_study_status_and_exports_through_the_cli(
     assert missing.returncode == 1 and "no study named 'nope'" in missing.stderr
 
 
+@pytest.mark.ray  # the worker subprocess
 def test_sigterm_finishes_running_trials_and_starts_no_new_ones(tmp_path, quick_digits_bundle):
     import os
     import signal

@@ -69,6 +69,7 @@ def _dashboard_output(cwd: Path, env: dict[str, str], study_name: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.ray  # the worker subprocess
 def test_a_planted_password_is_never_printed_written_or_stored(tmp_path, postgres_url):
     url = make_url(postgres_url).set(password=PASSWORD).render_as_string(hide_password=False)
     url_file = tmp_path / "storage_url"
