@@ -4,7 +4,11 @@ studies run by Ray workers. A map of the package, from the bottom layer up:
 - ``errors``: the one exception hierarchy.
 - ``records``: THE study and trial record (every user attribute, written and read back).
 - ``config``: study files parsed into a validated ``StudyConfig`` (``nat_core.schema``).
-- ``space``: search spaces (an Optuna trial <-> a ``GenerationStrategy``).
+- ``spaces``: per-step spaces beside ``space``'s stick-breaking one (``raw``: the numbers
+  as they are, which the finite-difference search moves; ``centered``: each number in a
+  window around the reference's initial schedule).
+- ``space``: search spaces (an Optuna trial <-> a ``GenerationStrategy``), built from the
+  study config.
 - ``samplers``: Optuna samplers and pruners built from the config.
 - ``storage``: Optuna storage on PostgreSQL or SQLite (``rdb``), the budget lock (``lock``)
   and artifact stores (``artifacts``).
@@ -31,6 +35,7 @@ __all__ = [
     "reporting",
     "samplers",
     "space",
+    "spaces",
     "storage",
     "study",
 ]

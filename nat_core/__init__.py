@@ -11,8 +11,9 @@ Map of the library (each module's docstring says more):
 - ``fid``: feature extractors (``network``, ``registry``), ``FeatureStats`` (``statistics``),
   ``frechet_distance`` and ``fid_from_stats``, the one FID path (``distance``), reference
   statistics files (``reference``).
-- ``bundle``: the bundle file (model, tokenizer, features, reference statistics), its
-  fingerprint, and building its parts from built-in kinds or ``package.module:Class``.
+- ``bundle_file``: the bundle file read and checked without torch, and its fingerprint;
+  ``bundle``: building its parts (model, tokenizer, features, reference statistics) from
+  built-in kinds or ``package.module:Class``.
 - ``pipeline``: ``load_bundle`` -> ``GeneratorBundle``: strategy + labels + noise ->
   images -> features -> FID.
 - ``speed``: ``SpeedOptions`` (compiled NAT and decoder, channels-last, decode micro-batch),
@@ -20,6 +21,7 @@ Map of the library (each module's docstring says more):
   ``compiled``: ``CompiledModule``, a module compiled once with its compile time on record;
   ``image_path``: tokens -> images (micro-batched decode) -> features in fp32.
 - ``seeding``: ``derive_seed``, the one seed-derivation function.
+- ``yaml_files``: YAML reading with one-line errors naming file, line and column.
 - ``schema``: the declarative checker behind the bundle, training and study files.
 - ``checkpoints``, ``weights``: strict state-dict loading; random initialisation.
 - ``data``, ``image_folder``: token datasets in the reference's layout; image folders.

@@ -1,8 +1,19 @@
-"""Running trials: the samples of an evaluation (``evaluation``), the FID objective
-(``objective``), one actor's budgeted trial loop (``trial_loop``), the bundle check
-(``fingerprint``), Ray actors and evaluation fan-out (``actors``), node discovery and actor
-placement (``placement``) and the worker, on one node or the whole cluster (``worker``).
-Layered in that order: each module imports only those before it."""
+"""Running trials, from the bottom layer up:
+
+- ``artifact_images``: a trial's sample grid and schedule plot as PNG bytes.
+- ``evaluation``: the samples of an evaluation (common random numbers per chunk);
+  ``fingerprint``: the bundle check; ``trial_artifacts``: uploading a trial's artifacts;
+  ``heartbeat``: the trial's own heartbeat keeper; ``progress``: the per-trial log lines;
+  ``pending_results``: results kept on disk through a database outage; ``ray_session``:
+  joining or starting Ray.
+- ``objective``: the FID objective over the study's rungs; ``noise_floor``: the study's
+  seed-to-seed FID spread, measured once.
+- ``trial_loop``: one actor's budgeted trial loop.
+- ``actors``: Ray actors and evaluation fan-out.
+- ``placement``: node discovery and actor placement.
+- ``worker``: the worker, on one node or the whole cluster.
+
+Each module imports only those in layers below it (an import-linter contract)."""
 
 from autonat_search.execution.actors import (
     BundleActor,

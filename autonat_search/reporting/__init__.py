@@ -1,5 +1,6 @@
 """What comes out of a study: the best strategy (``export``), optionally chosen on fresh
-samples (``reevaluate``), a CSV of its trials (``export``) and its progress (``status``)."""
+samples (``reevaluate``), a CSV of its trials (``export``), its progress (``status``) and
+whether the winner's lead exceeds the study's noise floor (``noise``)."""
 
 from autonat_search.reporting.export import (
     ExportedStrategy,
