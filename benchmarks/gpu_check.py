@@ -57,6 +57,7 @@ from nat_core.compiled import CompiledModule
 from nat_core.image_path import FastDecoder, decode_tokens, standard_features, tokens_to_features
 from nat_core.model import NATransformer
 from nat_core.sampler import generate_tokens
+from nat_core.seeding import derive_seed
 from nat_core.speed import SpeedOptions, fastest_attention, to_device_async
 from nat_core.vqgan import VQGAN
 
@@ -75,7 +76,8 @@ class Loops:
     def generators(self, seed: int) -> list[torch.Generator]:
         chunks = self.sizes.batch // self.sizes.chunk
         return [
-            torch.Generator(device=self.device).manual_seed(seed * 1000 + i) for i in range(chunks)
+            torch.Generator(device=self.device).manual_seed(derive_seed(seed, i))
+            for i in range(chunks)
         ]
 
     def ours(self, token_model: Any, strategy: Any, seed: int, dtype: torch.dtype | None) -> Tensor:

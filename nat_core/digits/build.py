@@ -42,7 +42,7 @@ from nat_core.digits.models import (
     PixelTokenizer,
     classifier_accuracy,
 )
-from nat_core.fid import save_reference_stats
+from nat_core.fid import save_reference_stats, stats_from_images
 from nat_core.seeding import derive_seed
 from nat_core.train import pretrain
 from nat_core.weights import randomize
@@ -189,10 +189,9 @@ def _pretrain_config(sizes: DigitsDemoSizes, seed: int, dataset_path: str) -> di
     }
 
 
-@torch.no_grad()
 def _reference_stats(features: DigitFeatures, levels: np.ndarray) -> tuple[Tensor, Tensor]:
-    feats = features(levels_to_images(levels)).double()
-    return feats.mean(dim=0), torch.cov(feats.T)
+    stats = stats_from_images([levels_to_images(levels)], features, device="cpu")
+    return stats.mean(), stats.covariance()
 
 
 def build_digits_demo(

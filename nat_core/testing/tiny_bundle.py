@@ -18,6 +18,7 @@ from nat_core.fid import (
     InceptionFeatures,
     build_fid_inception_network,
     save_reference_stats,
+    stats_from_images,
 )
 from nat_core.model import NATransformer
 from nat_core.vqgan import VQGAN
@@ -75,8 +76,10 @@ def write_tiny_bundle(folder: str | Path, *, seed: int = 0, reference_samples: i
     codes = torch.randint(
         0, TINY_VQGAN["n_embed"], (reference_samples, side, side), generator=generator
     )
-    feats = features(vqgan.decode(codes).clamp(0, 1)).double()
-    save_reference_stats(folder / "fid_stats.npz", feats.mean(0), torch.cov(feats.T))
+    with torch.no_grad():
+        images = vqgan.decode(codes).clamp(0, 1)
+    stats = stats_from_images([images], features, device="cpu")
+    save_reference_stats(folder / "fid_stats.npz", stats.mean(), stats.covariance())
 
     bundle = {
         "name": "tiny-random",
