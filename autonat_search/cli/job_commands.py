@@ -64,9 +64,9 @@ def evaluate(
         chunks = plan.chunks_between(0, n)
     except ValueError as error:
         raise ConfigError(str(error)) from error
-    from autonat_search.config import check_bundle_loads
     from autonat_search.execution import ensure_ray, evaluate_on_actors, local_actors
     from autonat_search.execution.progress import chunk_progress
+    from autonat_search.study_files import check_bundle_loads
     from nat_core.fid import fid_from_stats, load_reference_stats
 
     check_bundle_loads(spec)

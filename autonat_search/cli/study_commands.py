@@ -45,7 +45,8 @@ def start_study(
     storage: StorageOpt = None,
 ) -> None:
     """Create the study of CONFIG_FILE (idempotent) and enqueue its warm starts."""
-    from autonat_search.config import check_bundle_loads, check_study_files, load_study_config
+    from autonat_search.config import load_study_config
+    from autonat_search.study_files import check_bundle_loads, check_study_files
 
     # Everything that needs neither torch nor Optuna first, then the storage, then the
     # bundle's checkpoints (torch), and only then anything is written.
