@@ -4,6 +4,7 @@ studies run by Ray workers. A map of the package, from the bottom layer up:
 - ``errors``: the one exception hierarchy.
 - ``records``: THE study and trial record (every user attribute, written and read back).
 - ``config``: study files parsed into a validated ``StudyConfig`` (``nat_core.schema``).
+- ``study_files``: the files a study file names, checked before any work.
 - ``spaces``: per-step spaces beside ``space``'s stick-breaking one (``raw``: the numbers
   as they are, which the finite-difference search moves; ``centered``: each number in a
   window around the reference's initial schedule).
@@ -38,4 +39,5 @@ __all__ = [
     "spaces",
     "storage",
     "study",
+    "study_files",
 ]
