@@ -1,12 +1,18 @@
 """Storage time per trial with 1 and 8 worker processes on PostgreSQL (SPEC 8: <= 100 ms
 with 8 workers).
 
-Each process runs the real trial loop (``run_trial_loop``: study lock, budget reservation,
-stale-trial maintenance, ask and tell) on a fake objective that sleeps ``--work`` seconds
-(the GPU's share) and makes the storage calls a real trial makes (strategy, device, and per
-rung the FID record, the report and the pruning check). Storage time per trial = (wall time
-of the loop - time asleep in the objective) / trials, averaged over the processes: what the
-service adds to each trial, waiting for the lock included.
+Each process runs what ``run_study_trials`` runs for one actor, minus the GPU: the real trial
+loop (``run_trial_loop``: study lock, budget reservation, stale-trial maintenance, ask and
+tell) with the study's real sampler and rung pruner, on the real ``FidObjective`` of a T = 8
+study (centred space, rungs 5k/10k/50k, successive halving) whose evaluation
+(``evaluate_chunks``) is replaced by a sleep of ``--work`` seconds per full trial (shared
+out by sample count) and a made-up FID. So a trial makes every storage call a real one makes:
+its 30 parameters, its strategy (reference format and one attribute per step), device, actor,
+per rung the FID record, the report and the pruning check, and when it ends its note and
+artifact time. Storage time per trial = (wall time of the loop - time asleep in the
+objective) / trials, averaged over the processes: what the service adds to each trial,
+waiting for the lock and the sampler's own work included. Queries per trial: the SQL
+statements all workers sent (a SQLAlchemy ``before_cursor_execute`` hook), per trial.
 
     python benchmarks/storage_load.py [--trials 96] [--work 0.5]
         [--baseline-tree /path/to/other/checkout]
@@ -26,42 +32,116 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+STUDY = {
+    "name": "storage-load",
+    "bundle": "unused.yaml",
+    "steps": 8,
+    "budget": {"n_trials": 1},
+    "space": {"kind": "centered"},
+    "sampler": {"name": "tpe", "seed": 0},
+    "fidelity": {"rungs": [5000, 10000, 50000], "pruner": "successive-halving"},
+}
+_FEATURE_DIM = 2
 
 
-def _objective(work: float, asleep: list[float]):
+class _FakeBundle:
+    """What ``FidObjective`` reads of a bundle besides its evaluation: tiny statistics."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.reference_mu = torch.zeros(_FEATURE_DIM, dtype=torch.float64)
+        self.reference_sigma = torch.eye(_FEATURE_DIM, dtype=torch.float64)
+
+    def empty_stats(self) -> Any:
+        from nat_core.fid import FeatureStats
+
+        return FeatureStats.empty(_FEATURE_DIM)
+
+
+def _fake_evaluation(work: float, top_rung: int, asleep: list[float]) -> Callable[..., Any]:
+    """``evaluate_chunks`` without a GPU: sleeps its share of ``work`` and returns statistics
+    whose FID grows with the strategy's distance from the reference's initial schedule."""
+    import torch
+
+    from nat_core.fid import FeatureStats
+    from nat_core.strategy import GenerationStrategy
+
+    initial = torch.tensor(GenerationStrategy.reference_initial(8).to_vector())
+
+    def evaluate_chunks(
+        bundle: Any,
+        strategy: Any,
+        chunks: Sequence[int],
+        plan: Any,
+        *,
+        sizer: Any = None,
+        between_batches: Callable[[], None] | None = None,
+    ) -> Any:
+        if between_batches is not None:
+            between_batches()
+        started = time.perf_counter()
+        time.sleep(work * len(chunks) * plan.chunk / top_rung)
+        asleep.append(time.perf_counter() - started)
+        shift = float(torch.linalg.vector_norm(torch.tensor(strategy.to_vector()) - initial))
+        stats = FeatureStats.empty(_FEATURE_DIM)
+        for chunk in chunks:
+            noise = torch.randn(2, _FEATURE_DIM, generator=torch.Generator().manual_seed(chunk))
+            stats.update(noise + torch.tensor([shift, 0.0]))
+        return stats
+
+    return evaluate_chunks
+
+
+def _count_statements() -> list[int]:
+    """A counter of the SQL statements this process sends, from now on."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    sent = [0]
+
+    def count(*_: Any) -> None:
+        sent[0] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    return sent
+
+
+def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
     import optuna
 
-    def objective(trial: optuna.Trial) -> float:
-        x = trial.suggest_float("x", 0.0, 1.0)
-        trial.set_user_attr("strategy", {"manual_ratios": [x] * 7})
-        trial.set_user_attr("device", "fake")
-        for rung, n in enumerate((5000, 10000)):
-            started = time.perf_counter()
-            time.sleep(work / 2)
-            asleep.append(time.perf_counter() - started)
-            trial.set_user_attr("fid_per_rung", {str(n): x + rung})
-            trial.set_user_attr("images_generated", n)
-            trial.set_user_attr("seconds", work)
-            trial.report(x + rung, step=n)
-            trial.should_prune()
-        return x
-
-    return objective
-
-
-def _process(url: str, name: str, work: float, out: str) -> None:
-    import optuna
-
+    from autonat_search.config import parse_study_config
+    from autonat_search.execution import objective as objective_module
+    from autonat_search.execution.objective import FidObjective
     from autonat_search.execution.trial_loop import run_trial_loop
+    from autonat_search.samplers import build_study_sampler, study_pruner
+    from autonat_search.space import build_space
     from autonat_search.storage import HeartbeatSettings, StudyLock, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(url, heartbeat=HeartbeatSettings(interval=10, grace_period=60))
-    study = optuna.load_study(study_name=name, storage=storage)
+    config = parse_study_config(STUDY)
     asleep: list[float] = []
+    objective_module.evaluate_chunks = _fake_evaluation(  # type: ignore[attr-defined]
+        work, config.full_samples, asleep
+    )
+    storage = open_storage(url, heartbeat=HeartbeatSettings(interval=10, grace_period=60))
+    study = optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=build_study_sampler(config),
+        pruner=study_pruner(config),
+    )
+    objective = FidObjective(
+        bundle=_FakeBundle(),  # type: ignore[arg-type]
+        space=build_space(config.space, steps=config.steps),
+        config=config,
+        device_name="fake-gpu",
+    )
     lock = StudyLock(url, name)
     waited: list[float] = []
     acquire = lock.acquire
@@ -72,26 +152,34 @@ def _process(url: str, name: str, work: float, out: str) -> None:
         waited.append(time.perf_counter() - started)
 
     lock.acquire = timed_acquire  # type: ignore[method-assign]
+    statements = _count_statements()
     started = time.perf_counter()
     summary = run_trial_loop(
         study,
-        _objective(work, asleep),
+        objective,
         lock,
         storage=storage,
         stop=threading.Event(),
+        actor=actor,
         poll_seconds=0.05,
     )
     wall = time.perf_counter() - started
     Path(out).write_text(
         json.dumps(
-            {"trials": summary.started, "wall": wall, "asleep": sum(asleep), "lock": sum(waited)}
+            {
+                "trials": summary.started,
+                "wall": wall,
+                "asleep": sum(asleep),
+                "lock": sum(waited),
+                "statements": statements[0],
+            }
         )
     )
 
 
 def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> list[float]:
-    """Mean milliseconds per trial over ``processes`` workers sharing ``trials``: storage
-    time in all, and of it the time spent waiting for the study lock."""
+    """Over ``processes`` workers sharing ``trials``: mean milliseconds of storage time per
+    trial, of it the time spent waiting for the study lock, and SQL statements per trial."""
     import optuna
 
     from autonat_search.records import STUDY_BUDGET
@@ -102,7 +190,10 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
     study.set_user_attr(STUDY_BUDGET, trials)
     context = multiprocessing.get_context("spawn")
     outs = [tmp / f"{name}-{i}.json" for i in range(processes)]
-    workers = [context.Process(target=_process, args=(url, name, work, str(out))) for out in outs]
+    workers = [
+        context.Process(target=_process, args=(url, name, work, str(out), f"actor-{i}"))
+        for i, out in enumerate(outs)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -110,10 +201,13 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
         if w.exitcode != 0:
             raise SystemExit(f"a worker process failed (exit code {w.exitcode})")
     results = [json.loads(out.read_text()) for out in outs]
+    for out in outs:
+        out.unlink()
     ran = [r for r in results if r["trials"]]
     storage = sum((r["wall"] - r["asleep"]) / r["trials"] for r in ran) / len(ran)
     lock = sum(r["lock"] / r["trials"] for r in ran) / len(ran)
-    return [1000 * storage, 1000 * lock]
+    statements = sum(r["statements"] for r in ran) / sum(r["trials"] for r in ran)
+    return [1000 * storage, 1000 * lock, statements]
 
 
 def _database() -> tuple[str, object]:
@@ -135,7 +229,9 @@ def _database() -> tuple[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=96)
-    parser.add_argument("--work", type=float, default=0.5, help="objective seconds per trial")
+    parser.add_argument(
+        "--work", type=float, default=0.5, help="objective seconds of a trial that is not pruned"
+    )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--baseline-tree", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
@@ -169,13 +265,20 @@ def main() -> None:
         print(json.dumps(figures))
         return
     print(
-        f"storage time per trial on PostgreSQL ({args.trials} trials, {args.work} s of work each):"
+        f"storage time per trial on PostgreSQL ({args.trials} trials, {args.work} s of work for "
+        "a trial that is not pruned):"
     )
-    for n, (ms, lock) in figures.items():
-        line = f"  {n} worker process(es): {ms:7.1f} ms, of which {lock:6.1f} waiting for the lock"
+    for n, (ms, lock, queries) in figures.items():
+        line = (
+            f"  {n} worker process(es): {ms:7.1f} ms, of which {lock:6.1f} waiting for the lock; "
+            f"{queries:5.1f} queries/trial"
+        )
         if args.baseline_tree is not None:
-            old, old_lock = baseline[n]
-            line += f"   (baseline {args.baseline_tree}: {old:7.1f} ms, {old_lock:6.1f} lock)"
+            old, old_lock, old_queries = baseline[n]
+            line += (
+                f"   (baseline {args.baseline_tree}: {old:7.1f} ms, {old_lock:6.1f} lock, "
+                f"{old_queries:5.1f} queries/trial)"
+            )
         print(line)
     print("  goal (SPEC 8): <= 100 ms with 8 workers")
 
