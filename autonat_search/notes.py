@@ -45,6 +45,7 @@ def study_note(
     *,
     warm_start_notes: Sequence[str] = (),
     artifact_store: str | None = None,
+    noise_floor: records.NoiseFloor | None = None,
     extra_lines: Sequence[str] = (),
 ) -> str:
     """The study note: what is searched, how, with which budget, and how to read the plots."""
@@ -67,6 +68,7 @@ def study_note(
         ("device", f"{config.device.kind}, {config.device.precision}"),
         ("warm starts", "; ".join(warm_start_notes) or ", ".join(config.warm_start) or "none"),
         ("artifacts", f"`{artifact_store}`" if artifact_store else "none"),
+        ("noise floor", _noise_floor(noise_floor)),
     ]
     lines = [
         f"## {config.name}: generation-strategy search, objective {metric_name(config)}",
@@ -77,8 +79,10 @@ def study_note(
         "",
         *([*extra_lines, ""] if extra_lines else []),
         "- **Intermediate values** are FID@n reported at **step n = the sample count** "
-        f"(steps {', '.join(str(n) for n in fidelity.rungs)}); a pruned trial stops at a "
-        "lower rung and has no objective value, so compare values at the same step.",
+        f"(steps {', '.join(str(n) for n in fidelity.rungs)}). A pruned trial stops at a "
+        "lower rung, and Optuna gives it the FID of that rung as its value: compare values "
+        "at the same step, and turn off *Include PRUNED trials* in the History plot to see "
+        f"only {metric_name(config)}.",
         "- **The real per-step strategy** is in the trial user attributes `mask_ratio_<t>`, "
         "`remask_temp_<t>`, `sample_temp_<t>`, `cfg_<t>` (sortable in the trials table); the "
         "parameters are the search space's coordinates (e.g. stick-breaking fractions).",
@@ -86,6 +90,15 @@ def study_note(
         "and noise for every trial) and `schedules.png` (its four schedules against the step).",
     ]
     return "\n".join(lines)
+
+
+def _noise_floor(floor: records.NoiseFloor | None) -> str:
+    if floor is None:
+        return "not measured yet (the first worker measures it once)"
+    spreads = ", ".join(f"FID@{rung} {spread:.4f}" for rung, spread in sorted(floor.spread.items()))
+    return (
+        f"{floor.warm_start} on {len(floor.seeds)} sample seeds, largest minus smallest: {spreads}"
+    )
 
 
 def strategy_table(strategy: GenerationStrategy) -> list[str]:
@@ -135,7 +148,8 @@ def trial_note(
 
 
 def write_study_presentation(study: optuna.Study, config: StudyConfig) -> None:
-    """The metric name and the study note, from what the study recorded."""
+    """The metric name and the study note, from what the study recorded (written again once
+    the noise floor is measured)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         study.set_metric_names([metric_name(config)])
@@ -143,6 +157,7 @@ def write_study_presentation(study: optuna.Study, config: StudyConfig) -> None:
         config,
         warm_start_notes=records.read_warm_start_notes(study),
         artifact_store=records.read_artifact_store(study),
+        noise_floor=records.read_noise_floor(study),
     )
     save_note(study, body)
 

@@ -24,6 +24,7 @@ import optuna
 from autonat_search import records
 from autonat_search.config import StudyConfig
 from autonat_search.execution.evaluation import evaluate_chunks, sample_plan
+from autonat_search.notes import write_study_presentation
 from autonat_search.storage import StudyLock
 from autonat_search.study import warm_starts
 from nat_core.fid import fid_from_stats
@@ -127,4 +128,5 @@ def ensure_noise_floor(
             bundle, config, first.label, first.strategy, noise_floor_seeds(config)
         )
     records.write_noise_floor(study, floor)
+    write_study_presentation(study, config)
     return floor

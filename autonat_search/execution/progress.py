@@ -52,11 +52,12 @@ def log_rung(trial: optuna.Trial, rung: int, fid: float, seconds: float) -> None
 def log_trial_end(trial: optuna.trial.FrozenTrial) -> None:
     record = TrialRecord.from_frozen(trial)
     seconds = f" after {record.seconds:.0f} s" if record.seconds is not None else ""
-    if record.value is not None:
-        outcome = f"FID {record.value:.4f}"
-    elif record.fid_per_rung:
+    pruned = trial.state == optuna.trial.TrialState.PRUNED  # its value is its last rung's
+    if record.fid_per_rung and (pruned or record.value is None):
         rung = max(record.fid_per_rung)
         outcome = f"at FID@{rung} = {record.fid_per_rung[rung]:.4f}"
+    elif record.value is not None:
+        outcome = f"FID {record.value:.4f}"
     else:
         outcome = record.fail_reason or "no FID"
     log.info("trial %d %s: %s%s", trial.number, trial.state.name, outcome, seconds)

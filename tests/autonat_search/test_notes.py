@@ -75,6 +75,14 @@ def test_study_note_names_bundle_space_rungs_sampler_and_budget(tmp_path):
     ):
         assert row in body
     assert "step n = the sample count" in body
+    assert "Optuna gives it the FID of that rung as its value" in body
+    assert "| noise floor | not measured yet" in body
+    floor = records.NoiseFloor("reference-initial", (1, 2, 3), {5000: (9.0, 9.5, 9.25)})
+    measured = study_note(config, noise_floor=floor)
+    assert (
+        "| noise floor | reference-initial on 3 sample seeds, largest minus smallest: "
+        "FID@5000 0.5000 |" in measured
+    )
 
 
 def test_trial_note_holds_fid_per_rung_and_the_strategy_per_step():

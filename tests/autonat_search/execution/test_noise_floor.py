@@ -5,6 +5,7 @@ import time
 import optuna
 import pytest
 import yaml
+from optuna_dashboard import get_note
 
 from autonat_search import records
 from autonat_search.config import load_study_config
@@ -49,6 +50,7 @@ def test_the_first_worker_measures_it_once_and_later_ones_read_it(tmp_path, quic
     study, config, url = _study(tmp_path, quick_digits_bundle)
     bundle = load_bundle(quick_digits_bundle)
     lock = StudyLock(url, "floor")
+    assert "| noise floor | not measured yet" in get_note(study)
     floor = ensure_noise_floor(study, bundle, config, lock)
     assert floor is not None and floor.warm_start == "reference-initial"
     assert floor.seeds == noise_floor_seeds(config) and len(set(floor.seeds)) == NOISE_FLOOR_SEEDS
@@ -58,6 +60,11 @@ def test_the_first_worker_measures_it_once_and_later_ones_read_it(tmp_path, quic
         assert len(floor.fids[rung]) == NOISE_FLOOR_SEEDS and floor.spread[rung] > 0.0
     stored = records.read_noise_floor(study)
     assert stored == floor
+    spreads = ", ".join(f"FID@{rung} {floor.spread[rung]:.4f}" for rung in RUNGS)
+    assert (
+        f"| noise floor | reference-initial on {NOISE_FLOOR_SEEDS} sample seeds, largest "
+        f"minus smallest: {spreads} |" in get_note(study)
+    )  # the study note, written again
     records.write_noise_floor_claim(study, 0.0)  # even an old claim: it is measured already
     assert ensure_noise_floor(study, bundle, config, lock) == floor
 
