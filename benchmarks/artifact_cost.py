@@ -50,7 +50,11 @@ def main() -> None:
         for arm in ("baseline", "artifacts"):
             artifacts = TrialArtifacts(str(folder / "store"), config.samples.seed)
             objective = FidObjective(
-                bundle, space, config, "cpu", artifacts if arm == "artifacts" else None
+                bundle=bundle,
+                space=space,
+                config=config,
+                device_name="cpu",
+                artifacts=artifacts if arm == "artifacts" else None,
             )
             study = optuna.create_study(
                 study_name=arm, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0)

@@ -165,3 +165,19 @@ def test_reference_style_loop_matches_ours_when_decoding_is_deterministic(parity
         host_rng=np.random.default_rng(2),
     )
     assert torch.equal(ours, theirs)
+
+
+def test_artifact_cost_runs_both_arms_with_identical_fids():
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "artifact_cost.py"), "--trials", "1"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    line = _line(done.stdout, "digits demo, 1 trials of FID@")
+    assert re.search(r"artifact_seconds recorded \d+\.\d+ s/trial", line), line
+    assert line.endswith("FIDs identical in both arms: True"), line
