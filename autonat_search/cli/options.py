@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -47,4 +48,15 @@ CpuActorsOpt = Annotated[
     int, typer.Option("--cpu-actors", help="CPU actors where the study runs on the CPU.")
 ]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="File to write.")]
-DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cuda if any)")]
+
+
+def _torch_device(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+        raise typer.BadParameter(f"{value!r} is not cpu, cuda or cuda:N")
+    return value
+
+
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(callback=_torch_device, help="cpu, cuda or cuda:N (default: cuda if any)."),
+]

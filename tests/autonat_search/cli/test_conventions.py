@@ -84,6 +84,11 @@ EVALUATE = ["evaluate", "--bundle", "b.yaml", "--strategy", "s.yaml"]
         ([*EVALUATE, "--precision", "fp64"], "Invalid value for '--precision'"),
         ([*EVALUATE, "--device", "tpu"], "Invalid value for '--device'"),
         ([*EVALUATE, "--n", "many"], "Invalid value for '--n'"),
+        (["fid-stats", "imgs", "-o", "s.npz", "--device", "tpu"], "Invalid value for '--device'"),
+        (
+            ["tokenize", "imgs", "-o", "t.npy", "--bundle", "b.yaml", "--device", "cuda:x"],
+            "'cuda:x'",
+        ),
     ],
 )
 def test_usage_errors_are_clicks_lines_and_exit_2(args, message):
