@@ -382,6 +382,8 @@ def load_study_config(path: str | Path) -> StudyConfig:
         raise ConfigError(f"study file not found: {path}")
     data = load_yaml_text(path.read_text(), source=path, error=ConfigError)
     try:
-        return parse_study_config(data, source_dir=path.resolve().parent)
+        # Relative paths are read from where the user sees the file (a link in studies/
+        # points into the package; its ../artifacts/ is the checkout's).
+        return parse_study_config(data, source_dir=path.absolute().parent)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error

@@ -309,3 +309,23 @@ def test_env_file_stays_out_of_git_and_the_image():
     assert subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=REPO).returncode == 0
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".env", "assets", "artifacts", ".git", ".venv"} <= set(ignored)
+
+
+def test_the_study_files_upload_artifacts_to_the_mounted_store(rendered):
+    """In the image the study files are /app/studies/*.yaml: their artifact store must be the
+    /app/artifacts volume that the workers write and the dashboard reads."""
+    from autonat_search.config import parse_study_config
+
+    for path in sorted((REPO / "studies").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        config = parse_study_config(data, source_dir=Path("/app/studies"))
+        assert config.artifact_location() == "/app/artifacts", path.name
+    variant, config = rendered
+    for name in ("worker", "dashboard", "cli"):
+        if name not in config["services"]:
+            continue
+        targets = [
+            volume.split(":")[1] if isinstance(volume, str) else volume["target"]
+            for volume in config["services"][name].get("volumes", [])
+        ]
+        assert "/app/artifacts" in targets, f"{variant} {name}: /app/artifacts not mounted"
