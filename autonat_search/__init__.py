@@ -11,8 +11,9 @@ studies run by Ray workers. A map of the package, from the bottom layer up:
 - ``space``: search spaces (an Optuna trial <-> a ``GenerationStrategy``), built from the
   study config.
 - ``samplers``: Optuna samplers and pruners built from the config.
-- ``storage``: Optuna storage on PostgreSQL or SQLite (``rdb``), the budget lock (``lock``)
-  and artifact stores (``artifacts``).
+- ``storage``: Optuna storage on PostgreSQL or SQLite (``rdb``) that waits out outages
+  (``resilient``) and writes a trial's grouped writes in one transaction (``trial_writes``),
+  the budget lock (``lock``) and artifact stores (``artifacts``).
 - ``notes``: what optuna-dashboard shows: the metric name, the study note, trial notes.
 - ``study``: creating a study from a config and reading back its config.
 - ``execution``: common-random-number evaluation, the FID objective, the budgeted trial

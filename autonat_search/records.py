@@ -44,15 +44,20 @@ given to an enqueued warm start):
 
 JSON keys are strings, so sample counts and seeds are stored as ``str(int)`` and read back
 as ints.
+
+A trial's attributes written together (its strategy, a rung's progress) reach the storage in
+one transaction where the storage can group writes (``grouped_writes``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from autonat_search.errors import StudyError
 from nat_core.strategy import GenerationStrategy
@@ -84,6 +89,7 @@ __all__ = [
     "TrialRecord",
     "add_reevaluation",
     "enqueued_trial_attrs",
+    "grouped_writes",
     "is_ready",
     "mark_ready",
     "read_artifact_store",
@@ -303,6 +309,35 @@ def read_noise_floor_claim(study: _Attributed) -> float | None:
 # -- trial ----------------------------------------------------------------------------------
 
 
+@contextmanager
+def grouped_writes(trial: object) -> Iterator[None]:
+    """Inside, the parameters and user attributes set on a live trial reach the storage in
+    one transaction when the block ends, where its storage groups writes
+    (``ResilientRDBStorage.grouped_writes``); anywhere else (an in-memory study, a frozen
+    trial) each is written as it is set. The trial's own view is up to date either way."""
+    group = _storage_group(trial)
+    if group is None:
+        yield
+        return
+    with group:
+        yield
+
+
+def _storage_group(trial: object) -> AbstractContextManager[None] | None:
+    if not isinstance(trial, Trial):
+        return None
+    # Optuna's study wraps its RDBStorage in a private cache (``_CachedStorage._backend``).
+    storage = getattr(trial.storage, "_backend", trial.storage)
+    group = getattr(storage, "grouped_writes", None)
+    return None if group is None else group(trial._trial_id)
+
+
+def _set_user_attrs(trial: _Attributed, attrs: Mapping[str, Any]) -> None:
+    with grouped_writes(trial):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+
 def enqueued_trial_attrs(label: str, exact: GenerationStrategy | None) -> dict[str, Any]:
     """User attributes of an enqueued warm start; ``exact``: its strategy, if representable."""
     attrs: dict[str, Any] = {TRIAL_WARM_START: label}
@@ -323,9 +358,7 @@ def step_attrs(strategy: GenerationStrategy) -> dict[str, float]:
 
 def write_strategy(trial: _Attributed, strategy: GenerationStrategy) -> None:
     """The strategy in the reference's format, and flat, one attribute per step."""
-    trial.set_user_attr(TRIAL_STRATEGY, strategy.to_reference_dict())
-    for key, value in step_attrs(strategy).items():
-        trial.set_user_attr(key, value)
+    _set_user_attrs(trial, {TRIAL_STRATEGY: strategy.to_reference_dict(), **step_attrs(strategy)})
 
 
 def read_strategy(trial: _Numbered) -> GenerationStrategy | None:
@@ -370,9 +403,14 @@ def write_rung(
     trial: _Attributed, fid_per_rung: dict[int, float], *, images: int, seconds: float
 ) -> None:
     """The progress after a rung: FID at every rung so far, images and seconds so far."""
-    trial.set_user_attr(TRIAL_FID_PER_RUNG, {str(n): fid for n, fid in fid_per_rung.items()})
-    trial.set_user_attr(TRIAL_IMAGES, images)
-    trial.set_user_attr(TRIAL_SECONDS, round(seconds, 3))
+    _set_user_attrs(
+        trial,
+        {
+            TRIAL_FID_PER_RUNG: {str(n): fid for n, fid in fid_per_rung.items()},
+            TRIAL_IMAGES: images,
+            TRIAL_SECONDS: round(seconds, 3),
+        },
+    )
 
 
 def write_artifact_seconds(trial: _Attributed, seconds: float) -> None:

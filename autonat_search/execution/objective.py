@@ -70,9 +70,10 @@ class FidObjective:
             raise
 
     def _evaluate(self, trial: optuna.Trial) -> float:
-        strategy = trial_strategy(trial, self.space)
+        with records.grouped_writes(trial):  # its parameters, strategy and device at once
+            strategy = trial_strategy(trial, self.space)
+            records.write_device(trial, self.device_name)
         plan = sample_plan(self.config)
-        records.write_device(trial, self.device_name)
         stats = self.bundle.empty_stats()
         fids: dict[int, float] = {}
         started, done, fid = time.perf_counter(), 0, math.nan
@@ -93,13 +94,16 @@ class FidObjective:
             fid = fid_from_stats(stats, self.bundle.reference_mu, self.bundle.reference_sigma)
             fids[rung] = fid
             seconds = time.perf_counter() - started
-            records.write_rung(trial, fids, images=done, seconds=seconds)
+            reason = None if math.isfinite(fid) else f"FID@{rung} is not finite ({fid})"
+            with records.grouped_writes(trial):  # the rung's record and its report at once
+                records.write_rung(trial, fids, images=done, seconds=seconds)
+                if reason is None:
+                    trial.report(fid, step=rung)
+                else:
+                    records.write_fail_reason(trial, reason)
             log_rung(trial, rung, fid, seconds)
-            if not math.isfinite(fid):
-                reason = f"FID@{rung} is not finite ({fid})"
-                records.write_fail_reason(trial, reason)
+            if reason is not None:
                 raise TrialFailure(reason)
-            trial.report(fid, step=rung)
             if index < len(rungs) - 1 and trial.should_prune():
                 self._present(trial, strategy, f"pruned at FID@{rung} = {fid:.4f}")
                 raise optuna.TrialPruned(f"pruned at FID@{rung} = {fid:.4f}")

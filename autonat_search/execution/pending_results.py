@@ -156,10 +156,9 @@ def _claim_rerun(
         storage.record_heartbeat_retrying(rerun._trial_id)
     for step, value in failed.intermediate_values.items():
         storage.set_trial_intermediate_value(rerun._trial_id, step, value)
-    for key, value in failed.user_attrs.items():
-        if key != records.TRIAL_FAIL_REASON:
-            storage.set_trial_user_attr(rerun._trial_id, key, value)
-    storage.set_trial_user_attr(rerun._trial_id, records.TRIAL_RECORDED_FROM, failed.number)
+    attrs = {k: v for k, v in failed.user_attrs.items() if k != records.TRIAL_FAIL_REASON}
+    attrs[records.TRIAL_RECORDED_FROM] = failed.number
+    storage.set_trial_user_attrs(rerun._trial_id, attrs)
     return storage.get_trial(rerun._trial_id)
 
 

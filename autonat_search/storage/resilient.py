@@ -17,7 +17,15 @@ heartbeat) except two, handled here:
   heartbeat; the trial loop fails such orphans and re-runs them (``trial_loop``).
 
 ``record_heartbeat`` is tried once (``record_heartbeat_once`` returns whether it worked): a
-heartbeat is periodic, and the heartbeat keeper decides what a missed one means.
+heartbeat is periodic, and the heartbeat keeper decides what a missed one means. Both
+heartbeat methods write it in one statement (``trial_writes.write_heartbeat``).
+
+Grouped writes: inside ``grouped_writes(trial_id)`` the parameters, user attributes and
+intermediate values this thread sets on that trial are kept, and written when the block
+ends, in one transaction (``trial_writes``) instead of one each; ``set_trial_user_attrs``
+writes several attributes at once. Both are retried like the other calls (the writes are
+upserts, and a retry that finds its parameters already inserted is ignored, as Optuna
+ignores it for one).
 
 This module is the one place that overrides ``RDBStorage`` methods (its list of retried
 method names follows Optuna 5.0's ``RDBStorage``); ``tests/autonat_search/storage/
@@ -30,10 +38,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
@@ -41,6 +52,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from autonat_search.errors import StorageError
 from autonat_search.storage.probe import DEFAULT_MAX_WAIT
+from autonat_search.storage.trial_writes import (
+    PendingParam,
+    TrialWrites,
+    write_heartbeat,
+    write_trial,
+)
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
@@ -68,8 +85,6 @@ _RETRIED = (
     "create_new_trial",
     "set_trial_param",
     "get_trial_param",
-    "set_trial_intermediate_value",
-    "set_trial_user_attr",
     "set_trial_system_attr",
     "get_trial_id_from_study_id_trial_number",
     "get_trial",
@@ -81,9 +96,10 @@ _RETRIED = (
     "_create_new_trial",
     "_get_best_trial_id",
     "_get_trials",
-    "_set_trial_param",
     "_get_stale_trial_ids",
 )
+# Writes kept by an open ``grouped_writes`` block: (id of the storage, trial id) -> writes.
+_groups = threading.local()
 
 
 def is_connection_error(error: BaseException) -> bool:
@@ -112,9 +128,100 @@ class ResilientRDBStorage(RDBStorage):
         """Run ``action`` (storage work of the caller's own) with this storage's retries."""
         return _retrying(self, action)
 
+    @contextmanager
+    def grouped_writes(self, trial_id: int) -> Iterator[None]:
+        """Parameters, user attributes and intermediate values this thread sets on the trial
+        inside the block are written when it ends, in one transaction (a nested block joins
+        the outer one). When the block raises they are still written, as they would have
+        been one by one, but tried once: an error of that write is logged, and the block's
+        error raised."""
+        groups: dict[tuple[int, int], TrialWrites] = _groups.__dict__.setdefault("open", {})
+        key = (id(self), trial_id)
+        if key in groups:
+            yield
+            return
+        writes = groups[key] = TrialWrites()
+        try:
+            yield
+        except Exception:
+            try:
+                write_trial(self, trial_id, writes)
+            except Exception as error:
+                self.remove_session()
+                log.warning("trial id %d: writes not recorded (%s)", trial_id, error)
+            raise
+        else:
+            self._write_trial(trial_id, writes)
+        finally:
+            del groups[key]
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Several user attributes of a RUNNING trial, in one transaction."""
+        pending = self._open_group(trial_id)
+        if pending is not None:
+            pending.user_attrs.update(attrs)
+            return
+        self._write_trial(trial_id, TrialWrites(user_attrs=dict(attrs)))
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        pending = self._open_group(trial_id)
+        if pending is not None:
+            pending.intermediate_values[step] = intermediate_value
+            return
+        _retrying(
+            self,
+            lambda: RDBStorage.set_trial_intermediate_value(
+                self, trial_id, step, intermediate_value
+            ),
+        )
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        pending = self._open_group(trial_id)
+        if pending is not None:
+            pending.user_attrs[key] = value
+            return
+        _retrying(self, lambda: RDBStorage.set_trial_user_attr(self, trial_id, key, value))
+
+    def _set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+        previous_distribution: BaseDistribution | None,
+    ) -> None:
+        # Optuna's cache calls this for ``set_trial_param`` (RDBStorage's own calls it too).
+        pending = self._open_group(trial_id)
+        if pending is not None:
+            param = PendingParam(
+                param_name, param_value_internal, distribution, previous_distribution
+            )
+            pending.params.append(param)
+            return
+        _retrying(
+            self,
+            lambda: RDBStorage._set_trial_param(
+                self,
+                trial_id,
+                param_name,
+                param_value_internal,
+                distribution,
+                previous_distribution,
+            ),
+        )
+
+    def _open_group(self, trial_id: int) -> TrialWrites | None:
+        groups: dict[tuple[int, int], TrialWrites] = getattr(_groups, "open", {})
+        return groups.get((id(self), trial_id))
+
+    def _write_trial(self, trial_id: int, writes: TrialWrites) -> None:
+        _retrying(self, lambda: write_trial(self, trial_id, writes))
+
     def record_heartbeat_once(self, trial_id: int) -> bool:
         try:
-            RDBStorage.record_heartbeat(self, trial_id)
+            write_heartbeat(self, trial_id)
         except Exception as error:
             if not is_connection_error(error):
                 raise
@@ -123,7 +230,7 @@ class ResilientRDBStorage(RDBStorage):
         return True
 
     def record_heartbeat_retrying(self, trial_id: int) -> None:
-        _retrying(self, lambda: RDBStorage.record_heartbeat(self, trial_id))
+        _retrying(self, lambda: write_heartbeat(self, trial_id))
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None

@@ -119,3 +119,27 @@ def test_enqueued_warm_start_and_failure_records():
     assert first.state == TrialState.FAIL and first.fail_reason == "x" * 500
     with pytest.raises(StudyError, match="trial 1 has no recorded strategy"):
         records.require_strategy(study.trials[1])
+
+
+def test_a_stored_trial_gets_a_group_of_attributes_in_one_write(tmp_path):
+    from sqlalchemy import event
+
+    from autonat_search.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    writes = []
+    event.listen(
+        storage.engine,
+        "before_cursor_execute",
+        lambda *args: writes.append(args[2]) if args[2].startswith("INSERT") else None,
+    )
+    strategy = GenerationStrategy.reference_initial(8)
+    records.write_strategy(trial, strategy)
+    records.write_rung(trial, {40: 9.0}, images=40, seconds=1.5)
+    assert len(writes) == 2  # one upsert of 31 attributes, one of 3
+    assert records.read_strategy(trial) == strategy  # the live trial's own view
+    assert trial.user_attrs == study.trials[0].user_attrs
+    assert study.trials[0].user_attrs[records.TRIAL_IMAGES] == 40
+    assert len(trial.user_attrs) == 1 + len(records.step_attrs(strategy)) + 3

@@ -10,6 +10,7 @@ import pytest
 from fake_trials import journal_entries, new_study, run_fake_worker
 from optuna.trial import TrialState
 
+from autonat_search import records
 from autonat_search.errors import StorageError
 from autonat_search.storage import HeartbeatSettings, open_storage
 
@@ -42,6 +43,26 @@ def test_storage_calls_wait_for_the_database_and_record_the_result(private_postg
     frozen = study.get_trials()[0]
     assert frozen.state == TrialState.COMPLETE and frozen.value == 1.5
     assert frozen.user_attrs["fid_per_rung"] == {"40": 1.5}
+
+
+def test_grouped_trial_writes_wait_for_the_database(private_postgres):
+    storage = open_storage(private_postgres.url(), heartbeat=PATIENT, max_wait=60)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    private_postgres.stop()
+    restart = _in_background(private_postgres.start, delay=3)
+    with records.grouped_writes(trial):  # one transaction, written when the database is back
+        trial.suggest_float("x", 0.0, 1.0)
+        records.write_rung(trial, {40: 1.5}, images=40, seconds=2.0)
+        trial.report(1.5, step=40)
+    restart.join()
+    frozen = study.get_trials()[0]
+    assert frozen.params == trial.params and frozen.intermediate_values == {40: 1.5}
+    assert frozen.user_attrs == {
+        "fid_per_rung": {"40": 1.5},
+        "images_generated": 40,
+        "seconds": 2.0,
+    }
 
 
 def test_a_database_down_for_longer_than_the_wait_is_one_storage_error(private_postgres):
