@@ -214,7 +214,7 @@ def write_budget(study: _Attributed, n_trials: int) -> None:
     study.set_user_attr(STUDY_BUDGET, n_trials)
 
 
-def read_budget(study: _Attributed) -> int:
+def read_budget(study: _Readable) -> int:
     return int(study.user_attrs[STUDY_BUDGET])
 
 

@@ -48,6 +48,7 @@ from autonat_search.samplers import build_study_sampler, study_pruner
 from autonat_search.space import build_space
 from autonat_search.storage import (
     DEFAULT_MAX_WAIT,
+    BudgetStanding,
     HeartbeatSettings,
     ResilientRDBStorage,
     StudyLock,
@@ -58,6 +59,7 @@ from autonat_search.storage import (
     redact,
     running_trials_without_heartbeat,
     storage_url_of,
+    trial_state,
 )
 from autonat_search.study import study_config
 from nat_core.pipeline import GeneratorBundle
@@ -110,39 +112,59 @@ def _maintain(study: optuna.Study, storage: ResilientRDBStorage) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def _reserve(study: optuna.Study, storage: ResilientRDBStorage) -> str:
-    """``run``, ``wait`` (slots held by running trials) or ``done``; call under the lock."""
+def _reserve(study: optuna.Study, storage: ResilientRDBStorage) -> tuple[str, BudgetStanding]:
+    """``run``, ``wait`` (slots held by running trials) or ``done``, and the count it was
+    decided on; call under the lock."""
     standing = budget_standing(storage, study)
     if standing.spent:
-        return "done"
+        return "done", standing
     if not standing.has_free_slot:
-        return "wait"
+        return "wait", standing
     has_work = getattr(study.sampler, "has_work", None)  # the finite-difference sampler's
     if has_work is not None and not has_work(study):
-        return "wait"  # every evaluation it can propose now is running
-    return "run"
+        return "wait", standing  # every evaluation it can propose now is running
+    return "run", standing
 
 
-def _ask(study: optuna.Study, storage: ResilientRDBStorage) -> optuna.Trial:
+def _ask(study: optuna.Study, storage: ResilientRDBStorage, *, waiting: bool) -> optuna.Trial:
+    """A RUNNING trial with its first heartbeat: an enqueued one if ``waiting`` (the count
+    under the lock found one), else a new one."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "heartbeat ... used with optimize"
-        trial = study.ask()
+        trial = study.ask() if waiting else _new_trial(study)
     storage.record_heartbeat_retrying(trial._trial_id)
     return trial
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: float | None) -> str:
+def _new_trial(study: optuna.Study) -> optuna.Trial:
+    """``study.ask()`` without its first step, which reads every unfinished trial of the
+    study (with all their parameters and attributes) to find a WAITING one: the rest of what
+    Optuna 5.0's ``ask`` does, a new trial and the study's per-trial cache of trials cleared.
+    A trial enqueued after the count is popped by the next ask."""
+    study._thread_local.cached_all_trials = None
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
+
+
+def _tell(
+    study: optuna.Study,
+    storage: ResilientRDBStorage,
+    trial: optuna.Trial,
+    state: TrialState,
+    value: float | None,
+) -> str:
     """Record the outcome, unless another worker failed the trial meanwhile."""
-    current = study._storage.get_trial(trial._trial_id).state
+    current = trial_state(storage, trial._trial_id)
     if current == TrialState.RUNNING:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-            log_trial_end(study._storage.get_trial(trial._trial_id))
+                told = study.tell(
+                    trial, value if state == TrialState.COMPLETE else None, state=state
+                )
+            log_trial_end(told)
             return state.name
         except (UpdateFinishedTrialError, ValueError):  # "Cannot tell a FAIL trial": it was
-            current = study._storage.get_trial(trial._trial_id).state  # failed just now
+            current = trial_state(storage, trial._trial_id)  # failed just now
             if current == TrialState.RUNNING:
                 raise
     log.warning(
@@ -186,16 +208,16 @@ def _run_one(
             fail_and_rerun(study, trial._trial_id, reason)
             return "INTERRUPTED"
         except UpdateFinishedTrialError:
-            return _tell(study, trial, TrialState.FAIL, None)  # logs why it is not recorded
+            return _tell(study, storage, trial, TrialState.FAIL, None)  # logs why not recorded
         except StorageError:
             raise  # the database stayed away: the trial goes stale and is re-run elsewhere
         except Exception as error:  # recorded as FAIL with its reason
             log.warning("trial %d failed: %s: %s", trial.number, type(error).__name__, error)
-            if records.TRIAL_FAIL_REASON not in storage.get_trial_user_attrs(trial._trial_id):
+            if records.TRIAL_FAIL_REASON not in trial.user_attrs:  # the objective's own
                 records.write_fail_reason(trial, f"{type(error).__name__}: {error}")
             state = TrialState.FAIL
         try:
-            return _tell(study, trial, state, value)
+            return _tell(study, storage, trial, state, value)
         except StorageError as error:
             if state == TrialState.FAIL:
                 raise
@@ -252,9 +274,9 @@ def run_trial_loop(
             last_maintained = time.monotonic()
         trial = None
         with lock.held():
-            decision = _reserve(study, storage)
+            decision, standing = _reserve(study, storage)
             if decision == "run":
-                trial = _ask(study, storage)
+                trial = _ask(study, storage, waiting=standing.waiting > 0)
         if decision == "done":
             break
         if trial is None:

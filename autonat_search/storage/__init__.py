@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         redact,
         running_trials_without_heartbeat,
         storage_url_of,
+        trial_state,
         trial_state_counts,
     )
     from autonat_search.storage.rerun import RerunFailedTrial, fail_and_rerun, fail_trials_of_actor
@@ -56,6 +57,7 @@ _HOMES: dict[str, str] = {
     "redact": "autonat_search.storage.rdb",
     "running_trials_without_heartbeat": "autonat_search.storage.rdb",
     "storage_url_of": "autonat_search.storage.rdb",
+    "trial_state": "autonat_search.storage.rdb",
     "trial_state_counts": "autonat_search.storage.rdb",
     "RerunFailedTrial": "autonat_search.storage.rerun",
     "fail_and_rerun": "autonat_search.storage.rerun",
@@ -88,6 +90,7 @@ __all__ = [
     "resolve_storage_url",
     "running_trials_without_heartbeat",
     "storage_url_of",
+    "trial_state",
     "trial_state_counts",
     "url_has_password",
 ]

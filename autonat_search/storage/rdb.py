@@ -18,6 +18,7 @@ environment or a file (libpq also reads ``PGPASSWORD`` and ``~/.pgpass``), never
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import warnings
 from collections import Counter
@@ -54,6 +55,7 @@ __all__ = [
     "running_trials_without_heartbeat",
     "sqlite_file",
     "storage_url_of",
+    "trial_state",
     "trial_state_counts",
 ]
 
@@ -165,13 +167,33 @@ def trial_state_counts(storage: ResilientRDBStorage, study_id: int) -> Counter[T
     return storage.retrying(count)
 
 
+_TRIAL_STATE = sqlalchemy.text("SELECT t.state FROM trials t WHERE t.trial_id = :trial")
+
+
+def trial_state(storage: ResilientRDBStorage, trial_id: int) -> TrialState:
+    """A trial's state as stored now, in one query (Optuna's ``get_trial`` takes six: the
+    trial and each of its collections). Reads Optuna's ``trials`` table, like the query
+    above."""
+
+    def query() -> TrialState:
+        with storage.engine.connect() as connection:
+            state = connection.execute(_TRIAL_STATE, {"trial": trial_id}).scalar_one_or_none()
+        if state is None:
+            raise KeyError(f"no trial with id {trial_id}")
+        return TrialState[str(state)]
+
+    return storage.retrying(query)
+
+
 @dataclass(frozen=True)
 class BudgetStanding:
-    """A study's finished (COMPLETE + PRUNED) and RUNNING trials against its budget."""
+    """A study's finished (COMPLETE + PRUNED), RUNNING and WAITING (enqueued) trials against
+    its budget."""
 
     finished: int
     running: int
     budget: int
+    waiting: int = 0
 
     @property
     def spent(self) -> bool:
@@ -183,12 +205,38 @@ class BudgetStanding:
         return self.finished + self.running < self.budget
 
 
+_STUDY_USER_ATTR = sqlalchemy.text(
+    "SELECT a.value_json FROM study_user_attributes a WHERE a.study_id = :study AND a.key = :key"
+)
+
+
+@dataclass(frozen=True)
+class _StoredAttrs:
+    user_attrs: dict[str, Any]
+
+
 def budget_standing(storage: ResilientRDBStorage, study: optuna.Study) -> BudgetStanding:
-    """Where the study stands against its budget (call under the study lock to act on it)."""
-    budget = storage.retrying(lambda: records.read_budget(study))
-    counts = trial_state_counts(storage, study._study_id)
+    """Where the study stands against its budget (call under the study lock to act on it):
+    two queries on one connection, the budget attribute alone (Optuna reads all of the
+    study's attributes, its config among them) and the count of trials by state. Reads
+    Optuna's ``study_user_attributes`` table, like the queries above its ``trials``."""
+    study_id = study._study_id
+
+    def read() -> tuple[str | None, Counter[TrialState]]:
+        with storage.engine.connect() as connection:
+            stored = connection.execute(
+                _STUDY_USER_ATTR, {"study": study_id, "key": records.STUDY_BUDGET}
+            ).scalar_one_or_none()
+            rows = connection.execute(_STATE_COUNTS, {"study": study_id}).all()
+        return stored, Counter({TrialState[str(state)]: int(n) for state, n in rows})
+
+    stored, counts = storage.retrying(read)
+    attrs = {} if stored is None else {records.STUDY_BUDGET: json.loads(stored)}
+    budget = records.read_budget(_StoredAttrs(attrs))
     finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-    return BudgetStanding(finished, counts[TrialState.RUNNING], budget)
+    return BudgetStanding(
+        finished, counts[TrialState.RUNNING], budget, waiting=counts[TrialState.WAITING]
+    )
 
 
 _RUNNING_WITHOUT_HEARTBEAT = sqlalchemy.text(

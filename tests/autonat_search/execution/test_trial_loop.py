@@ -179,5 +179,16 @@ def test_a_trial_failed_by_another_worker_just_before_its_tell_is_not_recorded(t
         return real_tell(*args, **kwargs)
 
     study.tell = failed_first  # type: ignore[method-assign]
-    assert _tell(study, trial, TrialState.COMPLETE, 0.5) == "LOST"
+    assert _tell(study, storage, trial, TrialState.COMPLETE, 0.5) == "LOST"
     assert study.get_trials()[0].state == TrialState.FAIL
+
+
+def test_an_enqueued_trial_runs_first_and_new_ones_follow(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    name = _new_study(url, budget=3)
+    study = optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=FAST))
+    study.enqueue_trial({"x": 0.125})
+    _worker(url, name, seed=1)
+    trials = study.get_trials()
+    assert trials[0].params == {"x": 0.125} and trials[0].state == TrialState.COMPLETE
+    assert [t.state for t in trials[1:]] == [TrialState.PRUNED, TrialState.COMPLETE]

@@ -200,9 +200,9 @@ def test_the_trial_loop_waits_instead_of_starting_a_duplicate(tmp_path):
     study = optuna.create_study(study_name="fd", storage=storage, sampler=sampler)
     records.write_budget(study, 100)
     for _ in range(space.steps * 4 - 1):
-        assert _reserve(study, storage) == "run"
+        assert _reserve(study, storage)[0] == "run"
         storage.record_heartbeat(study.ask()._trial_id)
-    assert _reserve(study, storage) == "wait"
+    assert _reserve(study, storage)[0] == "wait"
     assert len(study.trials) == 7
 
 

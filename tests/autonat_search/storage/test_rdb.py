@@ -1,11 +1,17 @@
+import optuna
 import pytest
+from optuna.trial import TrialState
 
+from autonat_search import records
 from autonat_search.errors import StorageError
 from autonat_search.storage import (
     EMBEDDED_DEFAULT,
+    BudgetStanding,
+    budget_standing,
     open_storage,
     redact,
     resolve_storage_url,
+    trial_state,
 )
 from autonat_search.storage.rdb import sqlite_file
 
@@ -41,3 +47,21 @@ def test_the_embedded_store_is_created_with_its_folder(tmp_path):
     storage = open_storage(url)
     assert storage.get_all_studies() == []
     assert (tmp_path / "nested" / "studies.db").is_file()
+
+
+def test_the_budget_standing_and_a_trial_state_read_optunas_tables(storage_url):
+    storage = open_storage(storage_url)
+    study = optuna.create_study(storage=storage)
+    with pytest.raises(KeyError):
+        budget_standing(storage, study)  # no budget: not a study of this service
+    records.write_budget(study, 5)
+    done, pruned = study.ask(), study.ask()
+    study.tell(done, 1.0)
+    study.tell(pruned, state=TrialState.PRUNED)
+    running = study.ask()
+    study.enqueue_trial({})
+    assert budget_standing(storage, study) == BudgetStanding(2, 1, 5, waiting=1)
+    assert trial_state(storage, running._trial_id) == TrialState.RUNNING
+    assert trial_state(storage, pruned._trial_id) == TrialState.PRUNED
+    with pytest.raises(KeyError):
+        trial_state(storage, running._trial_id + 1000)
