@@ -3,16 +3,18 @@ with 8 workers).
 
 Each process runs what ``run_study_trials`` runs for one actor, minus the GPU: the real trial
 loop (``run_trial_loop``: study lock, budget reservation, stale-trial maintenance, ask and
-tell) with the study's real sampler and rung pruner, on the real ``FidObjective`` of a T = 8
-study (centred space, rungs 5k/10k/50k, successive halving) whose evaluation
-(``evaluate_chunks``) is replaced by a sleep of ``--work`` seconds per full trial (shared
-out by sample count) and a made-up FID. So a trial makes every storage call a real one makes:
+tell) with the sampler and pruner the service builds from a study file (the default TPE,
+seeded per trial; successive halving at the study's rungs), on the real ``FidObjective`` of
+a T = 8 study (centred space, rungs 5k/10k/50k) whose evaluation (``evaluate_chunks``) is
+replaced by a sleep of ``--work`` seconds per full trial (shared out by sample count) and a
+made-up FID. So a trial makes every storage call a real one makes:
 its 30 parameters, its strategy (reference format and one attribute per step), device, actor,
 per rung the FID record, the report and the pruning check, and when it ends its note and
 artifact time. Storage time per trial = (wall time of the loop - time asleep in the
 objective) / trials, averaged over the processes: what the service adds to each trial,
 waiting for the lock and the sampler's own work included. Queries per trial: the SQL
-statements all workers sent (a SQLAlchemy ``before_cursor_execute`` hook), per trial.
+statements all workers sent (a SQLAlchemy ``before_cursor_execute`` hook), per trial;
+worker CPU: the CPU time of the worker processes (not the database's), per trial.
 
     python benchmarks/storage_load.py [--trials 96] [--work 0.5]
         [--baseline-tree /path/to/other/checkout]
@@ -153,6 +155,7 @@ def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
 
     lock.acquire = timed_acquire  # type: ignore[method-assign]
     statements = _count_statements()
+    cpu = time.process_time()
     started = time.perf_counter()
     summary = run_trial_loop(
         study,
@@ -164,6 +167,7 @@ def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
         poll_seconds=0.05,
     )
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     Path(out).write_text(
         json.dumps(
             {
@@ -172,6 +176,7 @@ def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
                 "asleep": sum(asleep),
                 "lock": sum(waited),
                 "statements": statements[0],
+                "cpu": cpu,
             }
         )
     )
@@ -206,8 +211,10 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
     ran = [r for r in results if r["trials"]]
     storage = sum((r["wall"] - r["asleep"]) / r["trials"] for r in ran) / len(ran)
     lock = sum(r["lock"] / r["trials"] for r in ran) / len(ran)
-    statements = sum(r["statements"] for r in ran) / sum(r["trials"] for r in ran)
-    return [1000 * storage, 1000 * lock, statements]
+    started = sum(r["trials"] for r in ran)
+    statements = sum(r["statements"] for r in ran) / started
+    cpu = sum(r["cpu"] for r in ran) / started
+    return [1000 * storage, 1000 * lock, statements, 1000 * cpu]
 
 
 def _database() -> tuple[str, object]:
@@ -224,6 +231,14 @@ def _database() -> tuple[str, object]:
         admin.dispose()
 
     return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}", drop
+
+
+def _shown(figure: list[float]) -> str:
+    ms, lock, queries, cpu = figure
+    return (
+        f"{ms:6.1f} ms (lock {lock:5.1f} ms), {queries:5.1f} queries, "
+        f"{cpu:5.1f} ms worker CPU per trial"
+    )
 
 
 def main() -> None:
@@ -268,17 +283,10 @@ def main() -> None:
         f"storage time per trial on PostgreSQL ({args.trials} trials, {args.work} s of work for "
         "a trial that is not pruned):"
     )
-    for n, (ms, lock, queries) in figures.items():
-        line = (
-            f"  {n} worker process(es): {ms:7.1f} ms, of which {lock:6.1f} waiting for the lock; "
-            f"{queries:5.1f} queries/trial"
-        )
+    for n, figure in figures.items():
+        line = f"  {n} worker process(es): {_shown(figure)}"
         if args.baseline_tree is not None:
-            old, old_lock, old_queries = baseline[n]
-            line += (
-                f"   (baseline {args.baseline_tree}: {old:7.1f} ms, {old_lock:6.1f} lock, "
-                f"{old_queries:5.1f} queries/trial)"
-            )
+            line += f"   (baseline {args.baseline_tree}: {_shown(baseline[n])})"
         print(line)
     print("  goal (SPEC 8): <= 100 ms with 8 workers")
 
