@@ -91,11 +91,9 @@ def _fake_evaluation(work: float, top_rung: int, asleep: list[float]) -> Callabl
         time.sleep(work * len(chunks) * plan.chunk / top_rung)
         asleep.append(time.perf_counter() - started)
         shift = float(torch.linalg.vector_norm(torch.tensor(strategy.to_vector()) - initial))
-        stats = FeatureStats.empty(_FEATURE_DIM)
-        for chunk in chunks:
-            noise = torch.randn(2, _FEATURE_DIM, generator=torch.Generator().manual_seed(chunk))
-            stats.update(noise + torch.tensor([shift, 0.0]))
-        return stats
+        generator = torch.Generator().manual_seed(chunks[0])
+        features = torch.randn(2 * len(chunks), _FEATURE_DIM, generator=generator)
+        return FeatureStats.empty(_FEATURE_DIM).update(features + torch.tensor([shift, 0.0]))
 
     return evaluate_chunks
 
