@@ -5,7 +5,8 @@ named by ``$AUTONAT_STORAGE_FILE``, or the embedded default), an embedded store'
 absolute so that Ray actors, whose working folder differs, open the same file.
 ``check_reachable`` connects once (PostgreSQL) or checks the folder (SQLite);
 ``require_existing_store`` refuses a missing SQLite file, for commands that only read.
-This module imports SQLAlchemy only to connect.
+``redact`` hides a URL's password wherever one is printed. This module imports SQLAlchemy
+only to connect and to parse URLs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "STORAGE_ENV",
     "STORAGE_FILE_ENV",
     "check_reachable",
+    "redact",
     "require_existing_store",
     "resolve_storage_url",
     "url_has_password",
@@ -94,6 +96,17 @@ def require_existing_store(url: str) -> None:
         )
 
 
+def redact(url: str) -> str:
+    """The URL as it may be printed: password replaced by ***."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable storage URL>"
+
+
 def check_reachable(url: str) -> None:
     """Fail now, in one line, if the storage cannot be used; creates nothing."""
     path = _sqlite_path(url)
@@ -104,8 +117,6 @@ def check_reachable(url: str) -> None:
         return
     import sqlalchemy
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
-    from autonat_search.storage.rdb import redact
 
     try:
         parsed = sqlalchemy.engine.make_url(url)

@@ -37,7 +37,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from autonat_search import records
 from autonat_search.errors import StorageError, StudyError
-from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, resolve_storage_url
+from autonat_search.storage.probe import EMBEDDED_DEFAULT, STORAGE_ENV, redact, resolve_storage_url
 from autonat_search.storage.rerun import RerunFailedTrial
 from autonat_search.storage.resilient import DEFAULT_MAX_WAIT, ResilientRDBStorage
 
@@ -69,14 +69,6 @@ class HeartbeatSettings:
     interval: int = 30
     grace_period: int = 120
     max_retry: int = 3
-
-
-def redact(url: str) -> str:
-    """The URL as it may be printed: password replaced by ***."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable storage URL>"
 
 
 def sqlite_file(url: str) -> Path | None:

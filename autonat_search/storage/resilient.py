@@ -51,7 +51,7 @@ from optuna.trial import TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from autonat_search.errors import StorageError
-from autonat_search.storage.probe import DEFAULT_MAX_WAIT
+from autonat_search.storage.probe import DEFAULT_MAX_WAIT, redact
 from autonat_search.storage.trial_writes import (
     PendingParam,
     TrialWrites,
@@ -292,7 +292,7 @@ def retry_while_unreachable(
             waited = time.monotonic() - started
             if waited >= max_wait:
                 raise StorageError(
-                    f"storage {_redacted(url)} unreachable: tried for {waited:.0f} s "
+                    f"storage {redact(url)} unreachable: tried for {waited:.0f} s "
                     f"({_first_line(error)})"
                 ) from error
             log.warning(
@@ -312,12 +312,6 @@ def _first_line(error: BaseException) -> str:
         cause = error.__cause__
     text = str(getattr(cause, "orig", None) or cause).strip()
     return text.splitlines()[0] if text else type(cause).__name__
-
-
-def _redacted(url: str) -> str:
-    from autonat_search.storage.rdb import redact
-
-    return redact(url)
 
 
 def _wrap(name: str) -> Callable[..., Any]:
