@@ -36,6 +36,9 @@ given to an enqueued warm start):
 ``artifact_seconds``      float: seconds spent making and uploading the trial's artifacts
 ``recorded_from_trial``   int: a re-run given the result its failed original computed (a
                           result kept through a database outage: ``pending_results``)
+``fd_update``             int: the finite-difference search's update k of this evaluation
+``fd_coordinate``         int: -1 for the update's centre x_k, else the number it probes
+                          (``samplers.finite_difference``; both absent outside that search)
 ``mask_ratio_<t>``, ...   float: the strategy flat, one attribute per step (``step_attrs``):
                           ``mask_ratio_<t>`` and ``remask_temp_<t>`` for t = 1..T-1,
                           ``sample_temp_<t>`` and ``cfg_<t>`` for t = 1..T (zero-padded to
@@ -78,6 +81,8 @@ __all__ = [
     "TRIAL_ARTIFACT_SECONDS",
     "TRIAL_DEVICE",
     "TRIAL_FAIL_REASON",
+    "TRIAL_FD_COORDINATE",
+    "TRIAL_FD_UPDATE",
     "TRIAL_FID_PER_RUNG",
     "TRIAL_IMAGES",
     "TRIAL_RECORDED_FROM",
@@ -141,6 +146,8 @@ TRIAL_FAIL_REASON = "fail_reason"
 TRIAL_ACTOR = "actor"
 TRIAL_ARTIFACT_SECONDS = "artifact_seconds"
 TRIAL_RECORDED_FROM = "recorded_from_trial"
+TRIAL_FD_UPDATE = "fd_update"
+TRIAL_FD_COORDINATE = "fd_coordinate"
 # GenerationStrategy field -> the prefix of its per-step attributes.
 STEP_ATTR_PREFIXES = {
     "mask_ratios": "mask_ratio",

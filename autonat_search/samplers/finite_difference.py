@@ -1,7 +1,8 @@
 """The reference's finite-difference search as an Optuna sampler (``sampler: finite-difference``).
 
 Every trial is one evaluation of the search, tagged with the user attributes ``fd_update``
-(k) and ``fd_coordinate`` (-1 for the centre x_k, i for the probe of number i). The search's
+(k) and ``fd_coordinate`` (-1 for the centre x_k, i for the probe of number i; their names
+are part of the study record, ``records``). The search's
 state is derived from those tags and the FIDs of the study's trials, so any worker on any
 node takes the next evaluation with no shared mutable state:
 
@@ -35,6 +36,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from autonat_search import records
 from autonat_search.config import StudyConfig
 from autonat_search.samplers.finite_difference_rule import (
     FiniteDifferenceRule,
@@ -46,8 +48,8 @@ from autonat_search.spaces.raw import RawStepSpace
 log = logging.getLogger(__name__)
 
 FINITE_DIFFERENCE = "finite-difference"
-UPDATE_ATTR = "fd_update"
-COORDINATE_ATTR = "fd_coordinate"
+UPDATE_ATTR = records.TRIAL_FD_UPDATE
+COORDINATE_ATTR = records.TRIAL_FD_COORDINATE
 CENTRE = -1
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
