@@ -41,7 +41,7 @@ def _driver_env(**extra: str) -> dict[str, str]:
 WAIT_SECONDS = 600  # a hang guard, not a speed check
 
 
-def _study(url: str, budget: int) -> str:
+def _study(url: str, budget: int, rungs: tuple[int, int] = (40, 80)) -> str:
     config = parse_study_config(
         {
             "name": f"nodes-{uuid.uuid4().hex[:8]}",
@@ -49,7 +49,7 @@ def _study(url: str, budget: int) -> str:
             "steps": 4,
             "budget": {"n_trials": budget},
             "sampler": {"name": "random", "seed": 0},
-            "fidelity": {"rungs": [40, 80], "pruner": "median"},
+            "fidelity": {"rungs": list(rungs), "pruner": "median"},
             "samples": {"chunk": 20, "batch_size": 40},
             "device": {"kind": "cpu", "precision": "fp32"},
             "warm_start": ["reference-initial"],
@@ -164,7 +164,9 @@ print(names[0])
 @pytest.mark.slow
 def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_cluster, postgres_url):
     budget = 20
-    name = _study(postgres_url, budget=budget)
+    # A first rung of 200 samples keeps a trial's start (its actor recorded, no rung done)
+    # long enough for the killer below to see it.
+    name = _study(postgres_url, budget=budget, rungs=(200, 400))
     head = ray_cluster.head_node.node_id
     driver = subprocess.Popen(
         [
