@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,10 @@ def test_a_clean_clone_installs_and_runs_the_demo_from_elsewhere(tmp_path):
     clone = tmp_path / "clone"
     _run(["git", "clone", "--quiet", str(REPO), str(clone)], tmp_path, env)
 
-    # A fresh virtualenv; the dependencies come from this interpreter's site-packages through a
-    # path file (a plain path: that folder's own .pth files, e.g. an editable install of the
-    # checkout, are not processed), so only the project itself is installed.
+    # A fresh virtualenv that sees this interpreter's site-packages through a path file (a
+    # plain path: that folder's own .pth files, e.g. an editable install of the checkout, are
+    # not processed). pip resolves the project's dependencies there and finds them satisfied,
+    # so only the project itself is installed, without downloading torch again.
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
     python = venv / "bin" / "python"
@@ -52,7 +54,6 @@ def test_a_clean_clone_installs_and_runs_the_demo_from_elsewhere(tmp_path):
             str(python),
             "install",
             "--quiet",
-            "--no-deps",
             "--no-build-isolation",
             str(clone),
         ],
@@ -73,6 +74,9 @@ def test_a_clean_clone_installs_and_runs_the_demo_from_elsewhere(tmp_path):
         env,
     ).stdout.split()
     assert all(path.startswith(str(site)) for path in where), where
+    installed = sorted(p.name for p in site.iterdir() if p.name.endswith(".dist-info"))
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert installed == [f"autonat_search-{version}.dist-info"], installed  # nothing else
 
     result = _run(
         [str(venv / "bin" / "autonat-search"), "demo", "--trials", "3", "--cpu-actors", "1"],
