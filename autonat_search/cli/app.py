@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -56,4 +57,7 @@ app.command("build-digits-demo")(model_commands.build_digits_demo)
 
 def run() -> None:
     """Console entry point: every expected error is one line on stderr and exit code 1."""
+    # Ray folds lines that look alike from several actors into one "[repeated Nx across
+    # cluster]", which would hide most per-trial progress lines; it reads this when imported.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     run_reporting_errors(lambda: app(standalone_mode=False), debug=lambda: _state["debug"])

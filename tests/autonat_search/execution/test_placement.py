@@ -232,6 +232,7 @@ def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_clust
     reader.join(timeout=10)
     output = "".join(lines)
     assert _finished_and_running(postgres_url, name) == (budget, 0), output
+    assert "repeated" not in output  # every actor's progress lines shown, none folded by Ray
     # A summary per actor whose loop ended (a replacement still loading when the budget was
     # spent is dropped without one); the nodes that ran trials, the killed actor's included.
     summaries = [x for x in lines if x.startswith("actor ")]
