@@ -55,6 +55,7 @@ def run_small_study(folder: Path, trials: int) -> str:
     data = yaml.safe_load((ROOT / "studies" / "digits_demo.yaml").read_text())
     data["bundle"] = str(ROOT / "bundles" / "digits_demo.yaml")
     data["budget"] = {"n_trials": trials}
+    data["artifacts"] = {"store": "artifacts/"}  # in this run's folder
     study_file = folder / "digits_demo.yaml"
     study_file.write_text(yaml.safe_dump(data))
     config = load_study_config(study_file)
