@@ -11,7 +11,7 @@ from autonat_search.config import WARM_STARTS, StudyConfig
 from autonat_search.errors import ConfigError
 from nat_core.bundle_file import BundleError, BundleSpec, read_bundle
 
-__all__ = ["check_bundle_loads", "check_study_files"]
+__all__ = ["check_bundle_loads", "check_steps_fit", "check_study_files"]
 
 
 def check_study_files(config: StudyConfig, source: str | Path) -> BundleSpec:
@@ -29,11 +29,7 @@ def _check_study_files(config: StudyConfig) -> BundleSpec:
         bundle = read_bundle(config.bundle_path())
     except BundleError as error:
         raise ConfigError(f"bundle: {error}") from error
-    if config.steps > bundle.seq_len:
-        raise ConfigError(
-            f"steps = {config.steps} does not fit bundle {bundle.name!r}: its images have "
-            f"{bundle.seq_len} tokens and each step must unmask at least one"
-        )
+    check_steps_fit(config.steps, bundle)
     from nat_core.strategy import GenerationStrategy, StrategyError
 
     for i, entry in enumerate(config.warm_start):
@@ -48,6 +44,15 @@ def _check_study_files(config: StudyConfig) -> BundleSpec:
                 f"warm_start[{i}] {entry} has {strategy.steps} steps; steps is {config.steps}"
             )
     return bundle
+
+
+def check_steps_fit(steps: int, bundle: BundleSpec) -> None:
+    """Each step must unmask at least one of the bundle's tokens per image."""
+    if steps > bundle.seq_len:
+        raise ConfigError(
+            f"steps = {steps} does not fit bundle {bundle.name!r}: its images have "
+            f"{bundle.seq_len} tokens and each step must unmask at least one"
+        )
 
 
 def check_bundle_loads(bundle: BundleSpec) -> None:

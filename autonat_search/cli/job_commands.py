@@ -37,6 +37,7 @@ def evaluate(
     cpu_actors: CpuActorsOpt = 1,
 ) -> None:
     """FID@N of one strategy, spread over all actors of this node, statistics merged."""
+    from autonat_search.study_files import check_bundle_loads, check_steps_fit
     from nat_core.bundle_file import BundleError, read_bundle
     from nat_core.strategy import GenerationStrategy
 
@@ -46,11 +47,10 @@ def evaluate(
         spec = read_bundle(bundle)
     except BundleError as error:
         raise ConfigError(f"--bundle: {error}") from error
-    if loaded.steps > spec.seq_len:
-        raise ConfigError(
-            f"{strategy}: {loaded.steps} steps do not fit bundle {spec.name!r}: its images "
-            f"have {spec.seq_len} tokens and each step must unmask at least one"
-        )
+    try:
+        check_steps_fit(loaded.steps, spec)
+    except ConfigError as error:
+        raise ConfigError(f"{strategy}: {error}") from None
     from autonat_search.execution.evaluation import SamplePlan  # torch, Ray
 
     try:
@@ -66,7 +66,6 @@ def evaluate(
         raise ConfigError(str(error)) from error
     from autonat_search.execution import ensure_ray, evaluate_on_actors, local_actors
     from autonat_search.execution.progress import chunk_progress
-    from autonat_search.study_files import check_bundle_loads
     from nat_core.fid import fid_from_stats, load_reference_stats
 
     check_bundle_loads(spec)
