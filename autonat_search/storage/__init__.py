@@ -34,7 +34,6 @@ if TYPE_CHECKING:
         running_trials_without_heartbeat,
         storage_url_of,
         trial_state,
-        trial_state_counts,
     )
     from autonat_search.storage.rerun import RerunFailedTrial, fail_and_rerun, fail_trials_of_actor
     from autonat_search.storage.resilient import ResilientRDBStorage, is_connection_error
@@ -58,7 +57,6 @@ _HOMES: dict[str, str] = {
     "running_trials_without_heartbeat": "autonat_search.storage.rdb",
     "storage_url_of": "autonat_search.storage.rdb",
     "trial_state": "autonat_search.storage.rdb",
-    "trial_state_counts": "autonat_search.storage.rdb",
     "RerunFailedTrial": "autonat_search.storage.rerun",
     "fail_and_rerun": "autonat_search.storage.rerun",
     "fail_trials_of_actor": "autonat_search.storage.rerun",
@@ -91,7 +89,6 @@ __all__ = [
     "running_trials_without_heartbeat",
     "storage_url_of",
     "trial_state",
-    "trial_state_counts",
     "url_has_password",
 ]
 

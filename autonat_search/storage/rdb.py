@@ -56,7 +56,6 @@ __all__ = [
     "sqlite_file",
     "storage_url_of",
     "trial_state",
-    "trial_state_counts",
 ]
 
 _T = TypeVar("_T")
@@ -145,18 +144,12 @@ _STATE_COUNTS = sqlalchemy.text(
 )
 
 
-def trial_state_counts(storage: ResilientRDBStorage, study_id: int) -> Counter[TrialState]:
-    """How many trials of the study are in each state, in one query (the budget check runs
-    it under the study lock, so it must be cheap; Optuna's ``get_all_trials`` loads every
-    trial's parameters and attributes). Reads Optuna's ``trials`` table, like the query
-    below."""
-
-    def count() -> Counter[TrialState]:
-        with storage.engine.connect() as connection:
-            rows = connection.execute(_STATE_COUNTS, {"study": study_id}).all()
-        return Counter({TrialState[str(state)]: int(n) for state, n in rows})
-
-    return storage.retrying(count)
+def _count_states(connection: sqlalchemy.Connection, study_id: int) -> Counter[TrialState]:
+    """How many trials of the study are in each state, in one query (Optuna's
+    ``get_all_trials`` loads every trial's parameters and attributes). Reads Optuna's
+    ``trials`` table, like the queries below."""
+    rows = connection.execute(_STATE_COUNTS, {"study": study_id}).all()
+    return Counter({TrialState[str(state)]: int(n) for state, n in rows})
 
 
 _TRIAL_STATE = sqlalchemy.text("SELECT t.state FROM trials t WHERE t.trial_id = :trial")
@@ -219,8 +212,8 @@ def budget_standing(storage: ResilientRDBStorage, study: optuna.Study) -> Budget
             stored = connection.execute(
                 _STUDY_USER_ATTR, {"study": study_id, "key": records.STUDY_BUDGET}
             ).scalar_one_or_none()
-            rows = connection.execute(_STATE_COUNTS, {"study": study_id}).all()
-        return stored, Counter({TrialState[str(state)]: int(n) for state, n in rows})
+            counts = _count_states(connection, study_id)
+        return stored, counts
 
     stored, counts = storage.retrying(read)
     attrs = {} if stored is None else {records.STUDY_BUDGET: json.loads(stored)}

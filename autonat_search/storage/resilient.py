@@ -98,8 +98,13 @@ _RETRIED = (
     "_get_trials",
     "_get_stale_trial_ids",
 )
-# Writes kept by an open ``grouped_writes`` block: (id of the storage, trial id) -> writes.
 _groups = threading.local()
+
+
+def _open_groups() -> dict[tuple[int, int], TrialWrites]:
+    """This thread's open ``grouped_writes`` blocks: (id of the storage, trial id) -> writes."""
+    groups: dict[tuple[int, int], TrialWrites] = _groups.__dict__.setdefault("open", {})
+    return groups
 
 
 def is_connection_error(error: BaseException) -> bool:
@@ -135,7 +140,7 @@ class ResilientRDBStorage(RDBStorage):
         the outer one). When the block raises they are still written, as they would have
         been one by one, but tried once: an error of that write is logged, and the block's
         error raised."""
-        groups: dict[tuple[int, int], TrialWrites] = _groups.__dict__.setdefault("open", {})
+        groups = _open_groups()
         key = (id(self), trial_id)
         if key in groups:
             yield
@@ -213,8 +218,7 @@ class ResilientRDBStorage(RDBStorage):
         )
 
     def _open_group(self, trial_id: int) -> TrialWrites | None:
-        groups: dict[tuple[int, int], TrialWrites] = getattr(_groups, "open", {})
-        return groups.get((id(self), trial_id))
+        return _open_groups().get((id(self), trial_id))
 
     def _write_trial(self, trial_id: int, writes: TrialWrites) -> None:
         _retrying(self, lambda: write_trial(self, trial_id, writes))

@@ -20,7 +20,6 @@ PostgreSQL and SQLite and read the results back through Optuna's ``get_trial``).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -137,6 +136,14 @@ def _check_distribution(session: Session, study_id: int, param: PendingParam) ->
         distributions.check_distribution_compatibility(previous, param.distribution)
 
 
+def _insert(storage: RDBStorage, table: sqlalchemy.Table) -> Any:
+    """An INSERT that can turn into an upsert: the stores ``open_storage`` opens are
+    PostgreSQL and SQLite, both with ``ON CONFLICT DO UPDATE``."""
+    if storage.engine.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite_dialect.insert(table)
+
+
 def _upsert(
     storage: RDBStorage,
     session: Session,
@@ -148,37 +155,15 @@ def _upsert(
     """Insert ``rows``, replacing the other columns of rows whose ``key`` columns exist."""
     if not rows:
         return
-    table = model.__table__
-    dialect = storage.engine.name
-    if dialect == "postgresql":
-        insert: Any = postgresql.insert(table).values(list(rows))
-    elif dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
-        insert = sqlite_dialect.insert(table).values(list(rows))
-    else:
-        for row in rows:
-            existing = session.query(model).filter_by(**{k: row[k] for k in key}).one_or_none()
-            if existing is None:
-                session.add(model(**row))
-            else:
-                for column, value in row.items():
-                    setattr(existing, column, value)
-        return
+    insert = _insert(storage, model.__table__).values(list(rows))
     replaced = {column: insert.excluded[column] for column in rows[0] if column not in key}
     session.execute(insert.on_conflict_do_update(index_elements=list(key), set_=replaced))
 
 
 def write_heartbeat(storage: RDBStorage, trial_id: int) -> None:
     """Record the trial's heartbeat: now, as the database tells the time."""
-    table = models.TrialHeartbeatModel.__table__
     now = sqlalchemy.func.now()
-    dialect = storage.engine.name
-    if dialect == "postgresql":
-        insert: Any = postgresql.insert(table)
-    elif dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
-        insert = sqlite_dialect.insert(table)
-    else:
-        RDBStorage.record_heartbeat(storage, trial_id)
-        return
+    insert = _insert(storage, models.TrialHeartbeatModel.__table__)
     upsert = insert.values(trial_id=trial_id, heartbeat=now).on_conflict_do_update(
         index_elements=["trial_id"], set_={"heartbeat": now}
     )
