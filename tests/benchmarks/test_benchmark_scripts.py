@@ -21,11 +21,11 @@ BENCHMARKS = REPO_ROOT / "benchmarks"
 RATE = r"(\d+\.\d+) images/s"
 
 
-@pytest.fixture(scope="module")
-def smoke_output() -> str:
+def _run_benchmark(script: str, *args: str) -> str:
+    """The script's stdout; it must succeed."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--smoke"],
+        [sys.executable, str(BENCHMARKS / script), *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -34,6 +34,11 @@ def smoke_output() -> str:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
+
+
+@pytest.fixture(scope="module")
+def smoke_output() -> str:
+    return _run_benchmark("gpu_check.py", "--smoke")
 
 
 def _line(output: str, prefix: str) -> str:
@@ -168,16 +173,7 @@ def test_reference_style_loop_matches_ours_when_decoding_is_deterministic(parity
 
 
 def test_artifact_cost_runs_both_arms_with_identical_fids():
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "artifact_cost.py"), "--trials", "1"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    line = _line(done.stdout, "digits demo, 1 trials of FID@")
+    output = _run_benchmark("artifact_cost.py", "--trials", "1")
+    line = _line(output, "digits demo, 1 trials of FID@")
     assert re.search(r"artifact_seconds recorded \d+\.\d+ s/trial", line), line
     assert line.endswith("FIDs identical in both arms: True"), line
