@@ -133,17 +133,18 @@ class _BundleLayout:
     features: _FeaturesLayout = spec(_FeaturesLayout)
 
 
-def _optional_file(value: str | None, key: str, source: Path) -> Path | None:
-    return None if value is None else _existing_file(value, key, source)
-
-
-def _existing_file(value: str, key: str, source: Path) -> Path:
-    """``value`` resolved against the bundle file's folder; the file must exist."""
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else source.parent / path
-    if not path.is_file():
-        raise BundleError(f"{source}: {key} names a missing file: {path}")
-    return path
+def _named_files(files: Mapping[str, str | None], source: Path) -> dict[str, Path]:
+    """Each named file resolved against the bundle file's folder (``None``: not named); every
+    one must exist, and all that do not are named in one error."""
+    resolved = {}
+    for key, value in files.items():
+        if value is not None:
+            path = Path(value).expanduser()
+            resolved[key] = path if path.is_absolute() else source.parent / path
+    missing = [f"{key} names a missing file: {p}" for key, p in resolved.items() if not p.is_file()]
+    if missing:
+        raise BundleError(f"{source}: " + "; ".join(missing))
+    return resolved
 
 
 def _checked_layout(data: Mapping[str, Any], source: Path) -> tuple[_BundleLayout, Any]:
@@ -180,25 +181,26 @@ def read_bundle(path: str | Path) -> BundleSpec:
             f"0..{layout.classes - 1}"
         )
     model, tokenizer, features = layout.model, layout.tokenizer, layout.features
+    files = _named_files(
+        {
+            "model.checkpoint": model.checkpoint,
+            "tokenizer.checkpoint": tokenizer.checkpoint,
+            "features.weights": features.weights,
+            "reference_stats": layout.reference_stats,
+        },
+        source,
+    )
     return BundleSpec(
         path=source.resolve(),
         name=layout.name,
         classes=layout.classes,
         null_class=layout.null_class,
         tokens_per_side=layout.tokens_per_side,
-        model=ComponentSpec(
-            model_class, model.config, _optional_file(model.checkpoint, "model.checkpoint", source)
-        ),
+        model=ComponentSpec(model_class, model.config, files.get("model.checkpoint")),
         tokenizer=ComponentSpec(
-            tokenizer.kind,
-            tokenizer.config,
-            _optional_file(tokenizer.checkpoint, "tokenizer.checkpoint", source),
+            tokenizer.kind, tokenizer.config, files.get("tokenizer.checkpoint")
         ),
-        features=ComponentSpec(
-            features.kind,
-            features.config,
-            _optional_file(features.weights, "features.weights", source),
-        ),
-        reference_stats=_existing_file(layout.reference_stats, "reference_stats", source),
+        features=ComponentSpec(features.kind, features.config, files.get("features.weights")),
+        reference_stats=files["reference_stats"],
         content=dict(data),
     )

@@ -94,6 +94,19 @@ def test_missing_file_is_named(tiny_bundle_path, tmp_path):
         read_bundle(path)
 
 
+def test_every_missing_file_is_named_in_one_line(tiny_bundle_path, tmp_path):
+    path = _copy_bundle(tiny_bundle_path, tmp_path)
+    (path.parent / "nnet_ema.pth").unlink()
+    (path.parent / "fid_stats.npz").unlink()
+    with pytest.raises(BundleError) as raised:
+        read_bundle(path)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{path}: ")
+    assert "model.checkpoint names a missing file: " in message
+    assert "reference_stats names a missing file: " in message
+    assert "tokenizer.checkpoint" not in message  # present: not named
+
+
 def test_wrongly_shaped_checkpoint_is_reported(tiny_bundle_path, tmp_path):
     path = _copy_bundle(tiny_bundle_path, tmp_path)
     state = torch.load(path.parent / "nnet_ema.pth", weights_only=True)
