@@ -77,7 +77,7 @@ def evaluate(
         count = len(actors)
     fid = fid_from_stats(stats, mu, sigma)
     typer.echo(
-        f"FID@{n} = {fid:.4f}  ({strategy}, {count} actors, seed {seed}, "
+        f"FID@{n} = {fid:.4f}  ({strategy}, {count} actor{'s' * (count != 1)}, seed {seed}, "
         f"labels {labels}, {precision})"
     )
 
