@@ -80,7 +80,8 @@ PILOT_SEED = 100  # the pilot run's samples differ from every measured run's
 class Run:
     method: str  # tpe | gp | cmaes | fd | fd-clip=<value>
     space: str
-    rungs: str  # "rungs" | "top-only"
+    rungs: str  # "rungs" | "top-only", with "@<top rung>" when the search's top rung is
+    # below the full count of the fresh re-evaluations (--full-count)
     seed: int
     budget: int  # images
 
@@ -91,7 +92,7 @@ class Run:
 
 def run_config(base: StudyConfig, run: Run) -> StudyConfig:
     fidelity = base.fidelity
-    if run.rungs == "top-only":
+    if run.rungs.startswith("top-only"):
         fidelity = replace(fidelity, rungs=(fidelity.rungs[-1],))
     if run.method.startswith("fd"):
         clip = float(run.method.split("=")[1]) if "=" in run.method else None
@@ -118,8 +119,10 @@ def run_config(base: StudyConfig, run: Run) -> StudyConfig:
 class FreshFid:
     """FID of a strategy at the full count on the fresh seeds, averaged; cached per strategy."""
 
-    def __init__(self, bundle: GeneratorBundle, config: StudyConfig, seeds: list[int]) -> None:
-        self.bundle, self.config, self.seeds = bundle, config, seeds
+    def __init__(
+        self, bundle: GeneratorBundle, config: StudyConfig, seeds: list[int], count: int
+    ) -> None:
+        self.bundle, self.config, self.seeds, self.count = bundle, config, seeds, count
         self.cache: dict[tuple[float, ...], float] = {}
 
     def __call__(self, strategy: GenerationStrategy) -> float:
@@ -128,7 +131,7 @@ class FreshFid:
             fids = []
             for seed in self.seeds:
                 plan = sample_plan(self.config, seed=seed)
-                chunks = plan.chunks_between(0, self.config.full_samples)
+                chunks = plan.chunks_between(0, self.count)
                 stats = evaluate_chunks(self.bundle, strategy, chunks, plan)
                 mu, sigma = self.bundle.reference_mu, self.bundle.reference_sigma
                 fids.append(fid_from_stats(stats, mu, sigma))
@@ -136,7 +139,9 @@ class FreshFid:
         return self.cache[key]
 
 
-def run_search(bundle: GeneratorBundle, base: StudyConfig, run: Run, fresh_seeds: int) -> list:
+def run_search(
+    bundle: GeneratorBundle, base: StudyConfig, run: Run, fresh_seeds: int, full_count: int
+) -> list:
     config = run_config(base, run)
     space = build_space(config.space, steps=config.steps)
     study = optuna.create_study(sampler=build_study_sampler(config), pruner=study_pruner(config))
@@ -145,9 +150,8 @@ def run_search(bundle: GeneratorBundle, base: StudyConfig, run: Run, fresh_seeds
     exact = initial if deviation == 0.0 else None
     study.enqueue_trial(params, user_attrs=records.enqueued_trial_attrs("reference-initial", exact))
     objective = FidObjective(bundle=bundle, space=space, config=config, device_name="cpu")
-    fresh = FreshFid(
-        bundle, config, [derive_seed(run.seed, "fresh", i, bits=31) for i in range(fresh_seeds)]
-    )
+    seeds = [derive_seed(run.seed, "fresh", i, bits=31) for i in range(fresh_seeds)]
+    fresh = FreshFid(bundle, config, seeds, full_count)
     rows, images, best_search, best_fresh, failures = [], 0, math.inf, math.nan, 0
     while images < run.budget:
         study.optimize(objective, n_trials=1, catch=(Exception,))
@@ -182,10 +186,10 @@ def _init_worker(bundle_path: str, threads: int) -> None:
     _WORKER["bundle"] = load_bundle(bundle_path)
 
 
-def _run_one(args: tuple[StudyConfig, Run, int]) -> list:
-    base, run, fresh_seeds = args
+def _run_one(args: tuple[StudyConfig, Run, int, int]) -> list:
+    base, run, fresh_seeds, full_count = args
     started = time.perf_counter()
-    rows = run_search(_WORKER["bundle"], base, run, fresh_seeds)
+    rows = run_search(_WORKER["bundle"], base, run, fresh_seeds, full_count)
     print(
         f"  {run.label} seed {run.seed}: {len(rows)} evaluations, best fresh FID "
         f"{rows[-1]['best_so_far_fresh_fid']:.3f}, {time.perf_counter() - started:.0f} s",
@@ -201,10 +205,13 @@ def run_all(
     jobs: int,
     threads: int,
     csv_path: Path | None = None,
+    full_count: int | None = None,
 ) -> list[list]:
     """Every run's rows, in the order of ``runs``; each run's rows are appended to
-    ``csv_path`` as soon as it finishes, so an interrupted benchmark keeps what it measured."""
-    args = [(base, run, fresh_seeds) for run in runs]
+    ``csv_path`` as soon as it finishes, so an interrupted benchmark keeps what it measured.
+    Fresh re-evaluations use ``full_count`` samples (default: the study's top rung)."""
+    count = full_count or base.full_samples
+    args = [(base, run, fresh_seeds, count) for run in runs]
     init = (str(base.bundle_path()), threads)
 
     def keep(rows: list) -> list:
@@ -365,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pilot-budget", type=int, default=None, help="default: the budget")
     parser.add_argument("--fd-clip", type=float, default=None, help="skip the pilot")
     parser.add_argument("--fresh-seeds", type=int, default=2)
+    parser.add_argument(
+        "--full-count",
+        type=int,
+        default=None,
+        help="samples of the fresh re-evaluations (default: the top rung); a larger count "
+        "makes every search run with the top rung below it, labelled rungs@<top>",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     parser.add_argument(
@@ -394,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         data = base.to_dict()
         data["fidelity"]["rungs"] = [int(n) for n in args.study_rungs.split(",")]
         base = parse_study_config(data, source_dir=base.source_dir)  # checks the rungs
+    full_count = args.full_count or base.full_samples
+    if full_count < base.full_samples:
+        raise SystemExit(f"--full-count {full_count} is below the top rung {base.full_samples}")
+    lowered = f"@{base.full_samples}" if full_count > base.full_samples else ""
     methods = args.methods.split(",")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -405,19 +423,24 @@ def main(argv: list[str] | None = None) -> int:
         if clip is None and clips:
             pilot_budget = args.pilot_budget or args.budget
             pilot = [
-                Run(f"fd-clip={c:g}", "raw", "top-only", PILOT_SEED, pilot_budget) for c in clips
+                Run(f"fd-clip={c:g}", "raw", "top-only" + lowered, PILOT_SEED, pilot_budget)
+                for c in clips
             ]
             print(f"pilot: gradient clipping {clips} on {pilot_budget} images", flush=True)
-            scores = run_all(base, pilot, args.fresh_seeds, args.jobs, args.threads)
+            scores = run_all(
+                base, pilot, args.fresh_seeds, args.jobs, args.threads, full_count=full_count
+            )
             clip = clips[min(range(len(clips)), key=lambda i: final_best(scores[i]))]
             print(f"pilot chose grad_clip {clip:g}", flush=True)
-        runs += [Run("fd", "raw", "top-only", s, args.budget) for s in seeds]
+        runs += [Run("fd", "raw", "top-only" + lowered, s, args.budget) for s in seeds]
         if clip is not None:
-            runs += [Run(f"fd-clip={clip:g}", "raw", "top-only", s, args.budget) for s in seeds]
+            runs += [
+                Run(f"fd-clip={clip:g}", "raw", "top-only" + lowered, s, args.budget) for s in seeds
+            ]
     for method in (m for m in methods if m in OPTUNA_METHODS):
         for space in args.spaces.split(","):
             for rungs in args.rungs.split(","):
-                runs += [Run(method, space, rungs, s, args.budget) for s in seeds]
+                runs += [Run(method, space, rungs + lowered, s, args.budget) for s in seeds]
     if args.runs:  # in the order given; "fd" and "fd-clip" name the two baseline runs
         runs = [
             r
@@ -429,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = args.out / "evaluations.csv"
     with csv_path.open("w", newline="") as handle:
         csv.DictWriter(handle, fieldnames=COLUMNS).writeheader()
-    results = run_all(base, runs, args.fresh_seeds, args.jobs, args.threads, csv_path)
+    results = run_all(base, runs, args.fresh_seeds, args.jobs, args.threads, csv_path, full_count)
     report(results, args.out)
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s")
     return 0

@@ -3,8 +3,8 @@ with 8 workers).
 
 Each process runs what ``run_study_trials`` runs for one actor, minus the GPU: the real trial
 loop (``run_trial_loop``: study lock, budget reservation, stale-trial maintenance, ask and
-tell) with the sampler and pruner the service builds from a study file (the default TPE,
-seeded per trial; successive halving at the study's rungs), on the real ``FidObjective`` of
+tell) with the sampler and pruner the service builds from a study file (``worker_study``:
+TPE seeded per trial; successive halving at the study's rungs), on the real ``FidObjective`` of
 a T = 8 study (centred space, rungs 5k/10k/50k) whose evaluation (``evaluate_chunks``) is
 replaced by a sleep of ``--work`` seconds per full trial (shared out by sample count) and a
 made-up FID. So a trial makes every storage call a real one makes:
@@ -118,8 +118,7 @@ def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
     from autonat_search.config import parse_study_config
     from autonat_search.execution import objective as objective_module
     from autonat_search.execution.objective import FidObjective
-    from autonat_search.execution.trial_loop import run_trial_loop
-    from autonat_search.samplers import build_study_sampler, study_pruner
+    from autonat_search.execution.trial_loop import run_trial_loop, worker_study
     from autonat_search.space import build_space
     from autonat_search.storage import HeartbeatSettings, StudyLock, open_storage
 
@@ -130,12 +129,7 @@ def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
         work, config.full_samples, asleep
     )
     storage = open_storage(url, heartbeat=HeartbeatSettings(interval=10, grace_period=60))
-    study = optuna.load_study(
-        study_name=name,
-        storage=storage,
-        sampler=build_study_sampler(config),
-        pruner=study_pruner(config),
-    )
+    study = worker_study(storage, name, config)
     objective = FidObjective(
         bundle=_FakeBundle(),  # type: ignore[arg-type]
         space=build_space(config.space, steps=config.steps),

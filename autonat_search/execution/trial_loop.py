@@ -19,6 +19,7 @@ for the database instead of being lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -32,6 +33,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from autonat_search import records
+from autonat_search.config import StudyConfig
 from autonat_search.errors import StorageError, TooManyFailures
 from autonat_search.execution.heartbeat import (
     HeartbeatKeeper,
@@ -57,6 +59,7 @@ from autonat_search.storage import (
     load_study,
     open_storage,
     redact,
+    rung_values,
     running_trials_without_heartbeat,
     storage_url_of,
     trial_state,
@@ -69,6 +72,7 @@ __all__ = [
     "WorkerOptions",
     "run_study_trials",
     "run_trial_loop",
+    "worker_study",
 ]
 
 log = logging.getLogger(__name__)
@@ -298,6 +302,19 @@ def run_trial_loop(
     return summary
 
 
+def worker_study(
+    storage: ResilientRDBStorage, study_name: str, config: StudyConfig
+) -> optuna.Study:
+    """The study as a worker runs it: its sampler's random choices from (seed, trial number),
+    its pruner reading a rung's values in one query."""
+    return optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=build_study_sampler(config),
+        pruner=study_pruner(config, rung_values=functools.partial(rung_values, storage)),
+    )
+
+
 def run_study_trials(
     bundle: GeneratorBundle,
     options: WorkerOptions,
@@ -321,12 +338,7 @@ def run_study_trials(
         ),
         max_wait=options.storage_wait,
     )
-    study = optuna.load_study(
-        study_name=options.study_name,
-        storage=storage,
-        sampler=build_study_sampler(config),  # random choices from (seed, trial number)
-        pruner=study_pruner(config),
-    )
+    study = worker_study(storage, options.study_name, config)
     objective = FidObjective(
         bundle=bundle,
         space=build_space(config.space, steps=config.steps),

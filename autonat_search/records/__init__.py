@@ -104,6 +104,7 @@ from autonat_search.records.study import (
 )
 from autonat_search.records.trial import (
     TrialRecord,
+    backing_storage,
     enqueued_trial_attrs,
     grouped_writes,
     read_strategy,
@@ -147,6 +148,7 @@ __all__ = [
     "StudySetup",
     "TrialRecord",
     "add_reevaluation",
+    "backing_storage",
     "enqueued_trial_attrs",
     "grouped_writes",
     "is_ready",

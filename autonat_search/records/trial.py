@@ -31,6 +31,7 @@ from nat_core.strategy import GenerationStrategy
 
 __all__ = [
     "TrialRecord",
+    "backing_storage",
     "enqueued_trial_attrs",
     "grouped_writes",
     "read_strategy",
@@ -64,10 +65,14 @@ def grouped_writes(trial: object) -> Iterator[None]:
 def _storage_group(trial: object) -> AbstractContextManager[None] | None:
     if not isinstance(trial, Trial):
         return None
-    # Optuna's study wraps its RDBStorage in a private cache (``_CachedStorage._backend``).
-    storage = getattr(trial.storage, "_backend", trial.storage)
-    group = getattr(storage, "grouped_writes", None)
+    group = getattr(backing_storage(trial), "grouped_writes", None)
     return None if group is None else group(trial._trial_id)
+
+
+def backing_storage(trial: Trial) -> object:
+    """The storage under the live trial's study: its ``RDBStorage`` (a ``ResilientRDBStorage``
+    in the service), which Optuna's study wraps in a private cache (``_CachedStorage``)."""
+    return getattr(trial.storage, "_backend", trial.storage)
 
 
 def _set_user_attrs(trial: Attributed, attrs: Mapping[str, Any]) -> None:

@@ -6,7 +6,7 @@ import optuna
 
 from autonat_search.config import FidelityConfig, SamplerConfig, StudyConfig
 from autonat_search.samplers.finite_difference import FINITE_DIFFERENCE, FiniteDifferenceSampler
-from autonat_search.samplers.rung_pruner import RungPruner
+from autonat_search.samplers.rung_pruner import RungPruner, RungValues
 from autonat_search.samplers.trial_seeded import TrialSeededSampler
 
 __all__ = ["build_pruner", "build_sampler", "build_study_sampler", "study_pruner"]
@@ -34,9 +34,12 @@ def build_study_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
     )
 
 
-def build_pruner(config: FidelityConfig) -> optuna.pruners.BasePruner:
+def build_pruner(
+    config: FidelityConfig, *, rung_values: RungValues | None = None
+) -> optuna.pruners.BasePruner:
+    """``rung_values``: the storage's read of a rung's values, for the rung pruner."""
     if config.pruner == "successive-halving":
-        return RungPruner(config.rungs, config.reduction_factor)
+        return RungPruner(config.rungs, config.reduction_factor, rung_values=rung_values)
     if config.pruner == "optuna-successive-halving":
         return optuna.pruners.SuccessiveHalvingPruner(
             min_resource=config.rungs[0], reduction_factor=config.reduction_factor
@@ -46,8 +49,10 @@ def build_pruner(config: FidelityConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def study_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+def study_pruner(
+    config: StudyConfig, *, rung_values: RungValues | None = None
+) -> optuna.pruners.BasePruner:
     """The finite-difference search evaluates the top rung only, with no pruning."""
     if config.sampler.name == FINITE_DIFFERENCE:
         return optuna.pruners.NopPruner()
-    return build_pruner(config.fidelity)
+    return build_pruner(config.fidelity, rung_values=rung_values)

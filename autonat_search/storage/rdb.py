@@ -31,6 +31,7 @@ import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -52,6 +53,7 @@ __all__ = [
     "open_storage",
     "redact",
     "resolve_storage_url",
+    "rung_values",
     "running_trials_without_heartbeat",
     "sqlite_file",
     "storage_url_of",
@@ -239,6 +241,39 @@ def running_trials_without_heartbeat(storage: ResilientRDBStorage, study_id: int
         with storage.engine.connect() as connection:
             rows = connection.execute(_RUNNING_WITHOUT_HEARTBEAT, {"study": study_id})
             return [int(trial_id) for trial_id in rows.scalars().all()]
+
+    return storage.retrying(query)
+
+
+_RUNG_VALUES = sqlalchemy.text(
+    "SELECT t.number, v.intermediate_value, v.intermediate_value_type "
+    "FROM trial_intermediate_values v JOIN trials t ON t.trial_id = v.trial_id "
+    "WHERE t.study_id = :study AND v.step = :step AND t.state <> 'FAIL'"
+)
+
+
+def rung_values(
+    storage: ResilientRDBStorage, study: optuna.Study, step: int
+) -> list[tuple[int, float]]:
+    """(trial number, value) of every trial of the study, failed ones excepted, that reported
+    at ``step``: what the rung pruner compares, in one query (``study.get_trials`` reads every
+    unfinished trial with its parameters and attributes, seven queries). Reads Optuna's
+    ``trials`` and ``trial_intermediate_values`` tables; the stored value is decoded as
+    Optuna decodes it."""
+    model = models.TrialIntermediateValueModel
+
+    def query() -> list[tuple[int, float]]:
+        with storage.engine.connect() as connection:
+            rows = connection.execute(_RUNG_VALUES, {"study": study._study_id, "step": step})
+            return [
+                (
+                    int(number),
+                    model.stored_repr_to_intermediate_value(
+                        value, model.TrialIntermediateValueType[str(kind)]
+                    ),
+                )
+                for number, value, kind in rows.all()
+            ]
 
     return storage.retrying(query)
 

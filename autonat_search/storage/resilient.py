@@ -56,6 +56,7 @@ from autonat_search.storage.trial_writes import (
     PendingParam,
     TrialWrites,
     write_heartbeat,
+    write_note,
     write_trial,
 )
 
@@ -222,6 +223,18 @@ class ResilientRDBStorage(RDBStorage):
 
     def _write_trial(self, trial_id: int, writes: TrialWrites) -> None:
         _retrying(self, lambda: write_trial(self, trial_id, writes))
+
+    def write_note(
+        self, study_id: int, *, version_key: str, chunk_prefix: str, chunks: list[str]
+    ) -> None:
+        """A note as study system attributes in one transaction (``trial_writes.write_note``;
+        a retry after a lost answer only counts the version one further)."""
+        _retrying(
+            self,
+            lambda: write_note(
+                self, study_id, version_key=version_key, chunk_prefix=chunk_prefix, chunks=chunks
+            ),
+        )
 
     def record_heartbeat_once(self, trial_id: int) -> bool:
         try:

@@ -12,6 +12,11 @@ insert the parameters and upsert the attributes and intermediate values.
 where Optuna's ``record_heartbeat`` reads the row, reads it again to lock it, reads the time
 and updates (the same value: the database's ``now()``).
 
+``write_note`` stores a note as study system attributes (a version key and the body in
+chunks, keys the caller names) in one transaction: it reads the version key alone, where
+optuna-dashboard's ``save_note`` reads every study system attribute twice, so that its cost
+grows with the study.
+
 Optuna's tables and session helper are private API: this module is the one place that
 writes them (``ResilientRDBStorage`` calls it, with retries; the storage tests run it on
 PostgreSQL and SQLite and read the results back through Optuna's ``get_trial``).
@@ -35,7 +40,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
-__all__ = ["PendingParam", "TrialWrites", "write_heartbeat", "write_trial"]
+__all__ = ["PendingParam", "TrialWrites", "write_heartbeat", "write_note", "write_trial"]
 
 
 @dataclass(frozen=True)
@@ -169,3 +174,36 @@ def write_heartbeat(storage: RDBStorage, trial_id: int) -> None:
     )
     with _create_scoped_session(storage.scoped_session, True) as session:
         session.execute(upsert)
+
+
+def write_note(
+    storage: RDBStorage, study_id: int, *, version_key: str, chunk_prefix: str, chunks: list[str]
+) -> None:
+    """Set study system attribute ``version_key`` to its stored value + 1 (1 if none) and
+    ``chunk_prefix + str(i)`` to ``chunks[i]``, emptying the chunks of a longer earlier body,
+    in one transaction."""
+    model = models.StudySystemAttributeModel
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        stored = session.execute(
+            sqlalchemy.select(model.value_json).where(
+                model.study_id == study_id, model.key == version_key
+            )
+        ).scalar_one_or_none()
+        earlier = 0
+        if stored is not None:
+            earlier = len(
+                session.execute(
+                    sqlalchemy.select(model.key).where(
+                        model.study_id == study_id,
+                        model.key.startswith(chunk_prefix, autoescape=True),
+                    )
+                ).all()
+            )
+        version = 1 if stored is None else int(json.loads(stored)) + 1
+        body = [*chunks, *[""] * (earlier - len(chunks))]
+        rows = [{"study_id": study_id, "key": version_key, "value_json": json.dumps(version)}]
+        rows += [
+            {"study_id": study_id, "key": f"{chunk_prefix}{i}", "value_json": json.dumps(chunk)}
+            for i, chunk in enumerate(body)
+        ]
+        _upsert(storage, session, model, rows, key=("study_id", "key"))

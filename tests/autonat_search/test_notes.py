@@ -123,3 +123,29 @@ def test_start_study_names_the_metric_and_writes_the_study_note(tmp_path, quick_
     assert "budget raised from 5 to 9" in outcome
     assert "| budget | 9 finished" in get_note(again)
     assert isinstance(again, optuna.Study)
+
+
+@pytest.mark.parametrize("with_service_storage", [True, False])
+def test_a_trial_note_is_read_back_by_optuna_dashboard(storage_url, with_service_storage):
+    from sqlalchemy import event
+
+    from autonat_search.notes import write_trial_note
+
+    storage = open_storage(storage_url)
+    if not with_service_storage:
+        storage = optuna.storages.RDBStorage(storage_url)  # optuna-dashboard's own save_note
+    study = optuna.create_study(storage=storage)
+    other, trial = study.ask(), study.ask()
+    write_trial_note(other, "the other trial's note")
+    commits: list[int] = []
+    event.listen(storage.engine, "commit", lambda connection: commits.append(1))
+    long = "".join(f"line {i}\n" for i in range(1000))  # several chunks
+    write_trial_note(trial, long)
+    if with_service_storage:
+        assert len(commits) == 1
+    assert get_note(trial) == long
+    write_trial_note(trial, "short")  # replaces every chunk of the longer note
+    assert get_note(trial) == "short"
+    assert get_note(other) == "the other trial's note"
+    versions = optuna.storages.RDBStorage.get_study_system_attrs(storage, study._study_id)
+    assert versions[f"dashboard:{trial._trial_id}:note_ver"] == 2

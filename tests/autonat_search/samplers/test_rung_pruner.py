@@ -62,6 +62,45 @@ def test_a_trial_goes_on_only_among_the_best_share_of_its_rung():
     assert kept == [True, True, False, True, False, True]
 
 
+def test_a_value_that_is_not_a_number_ranks_last():
+    study = optuna.create_study(pruner=RungPruner((10, 20), reduction_factor=2))
+    broken = study.ask()
+    broken.report(float("nan"), step=10)
+    assert broken.should_prune()
+    study.tell(broken, state=TrialState.PRUNED)
+    trial = study.ask()
+    trial.report(50.0, step=10)
+    assert not trial.should_prune()  # best of 2 (the NaN counts as the worst)
+
+
+def test_the_storage_read_of_a_rung_decides_as_the_trials_would(storage_url):
+    from autonat_search.storage import open_storage, rung_values
+
+    storage = open_storage(storage_url)
+    reads: list[int] = []
+
+    def read(study: optuna.Study, step: int) -> list[tuple[int, float]]:
+        reads.append(step)
+        return rung_values(storage, study, step)
+
+    decisions = {}
+    for name, pruner in [
+        ("trials", RungPruner((10, 20, 40), reduction_factor=2)),
+        ("storage", RungPruner((10, 20, 40), reduction_factor=2, rung_values=read)),
+    ]:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            sampler=optuna.samplers.RandomSampler(seed=1),
+            pruner=pruner,
+        )
+        study.optimize(_fake_objective((10, 20, 40)), n_trials=16)
+        decisions[name] = [(t.state, t.last_step) for t in study.trials]
+        assert bool(reads) == (name == "storage")
+    assert decisions["storage"] == decisions["trials"]
+    assert (TrialState.PRUNED, 20) in decisions["trials"]
+
+
 def test_the_top_rung_never_prunes():
     study = optuna.create_study(pruner=RungPruner((10, 20), reduction_factor=2))
     for x in (1.0, 9.0):

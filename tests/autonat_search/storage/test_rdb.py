@@ -1,3 +1,5 @@
+import math
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -11,6 +13,7 @@ from autonat_search.storage import (
     open_storage,
     redact,
     resolve_storage_url,
+    rung_values,
     trial_state,
 )
 from autonat_search.storage.rdb import sqlite_file
@@ -65,3 +68,38 @@ def test_the_budget_standing_and_a_trial_state_read_optunas_tables(storage_url):
     assert trial_state(storage, pruned._trial_id) == TrialState.PRUNED
     with pytest.raises(KeyError):
         trial_state(storage, running._trial_id + 1000)
+
+
+def test_rung_values_are_what_get_trials_shows_at_that_step_of_trials_that_did_not_fail(
+    storage_url,
+):
+    storage = open_storage(storage_url)
+    study = optuna.create_study(storage=storage, study_name="rungs")
+    other = optuna.create_study(storage=storage, study_name="other")
+    reported = [(100, 3.5), (100, math.inf), (100, math.nan), (200, -math.inf)]
+    for step, value in reported:
+        trial = study.ask()
+        trial.report(value, step)
+    failed = study.ask()
+    failed.report(1.0, 100)
+    study.tell(failed, state=TrialState.FAIL)
+    finished = study.ask()
+    finished.report(2.0, 100)
+    finished.report(1.5, 200)
+    study.tell(finished, 1.5)
+    other.ask().report(9.0, 100)
+
+    for step in (100, 200, 300):
+        expected = sorted(
+            (t.number, t.intermediate_values[step])
+            for t in study.get_trials()
+            if t.state != TrialState.FAIL and step in t.intermediate_values
+        )
+        got = sorted(rung_values(storage, study, step))
+        assert [n for n, _ in got] == [n for n, _ in expected]
+        assert all(
+            g == e or (math.isnan(g) and math.isnan(e))
+            for (_, g), (_, e) in zip(got, expected, strict=True)
+        )
+    assert sorted(rung_values(storage, study, 100))[:2] == [(0, 3.5), (1, math.inf)]
+    assert rung_values(storage, study, 300) == []
