@@ -14,7 +14,9 @@ artifact time. Storage time per trial = (wall time of the loop - time asleep in 
 objective) / trials, averaged over the processes: what the service adds to each trial,
 waiting for the lock and the sampler's own work included. Queries per trial: the SQL
 statements all workers sent (a SQLAlchemy ``before_cursor_execute`` hook), per trial;
-worker CPU: the CPU time of the worker processes (not the database's), per trial.
+worker CPU: the CPU time of the worker processes, per trial; database CPU: that of the local
+PostgreSQL server's processes (``/proc``; its backends' time is counted when they exit), per
+trial.
 
     python benchmarks/storage_load.py [--trials 96] [--work 0.5]
         [--baseline-tree /path/to/other/checkout]
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import subprocess
@@ -174,6 +177,23 @@ def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
     )
 
 
+def _database_cpu() -> float:
+    """CPU seconds of this machine's PostgreSQL processes so far, exited backends included
+    (the postmaster collects them); NaN where none is visible."""
+    ticks, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+        if name == "postgres":
+            fields = rest.split()
+            ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+            found = True
+    return ticks / os.sysconf("SC_CLK_TCK") if found else math.nan
+
+
 def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> list[float]:
     """Over ``processes`` workers sharing ``trials``: mean milliseconds of storage time per
     trial, of it the time spent waiting for the study lock, and SQL statements per trial."""
@@ -191,12 +211,14 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
         context.Process(target=_process, args=(url, name, work, str(out), f"actor-{i}"))
         for i, out in enumerate(outs)
     ]
+    database_cpu = _database_cpu()
     for w in workers:
         w.start()
     for w in workers:
         w.join()
         if w.exitcode != 0:
             raise SystemExit(f"a worker process failed (exit code {w.exitcode})")
+    database_cpu = _database_cpu() - database_cpu
     results = [json.loads(out.read_text()) for out in outs]
     for out in outs:
         out.unlink()
@@ -206,7 +228,7 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
     started = sum(r["trials"] for r in ran)
     statements = sum(r["statements"] for r in ran) / started
     cpu = sum(r["cpu"] for r in ran) / started
-    return [1000 * storage, 1000 * lock, statements, 1000 * cpu]
+    return [1000 * storage, 1000 * lock, statements, 1000 * cpu, 1000 * database_cpu / started]
 
 
 def _database() -> tuple[str, object]:
@@ -226,11 +248,11 @@ def _database() -> tuple[str, object]:
 
 
 def _shown(figure: list[float]) -> str:
-    ms, lock, queries, cpu = figure
-    return (
-        f"{ms:6.1f} ms (lock {lock:5.1f} ms), {queries:5.1f} queries, "
-        f"{cpu:5.1f} ms worker CPU per trial"
-    )
+    ms, lock, queries, cpu, *database = figure  # a baseline run may predate database CPU
+    shown = f"{ms:6.1f} ms (lock {lock:5.1f} ms), {queries:5.1f} queries, {cpu:5.1f} ms worker CPU"
+    if database:
+        shown += f", {database[0]:5.1f} ms database CPU"
+    return shown + " per trial"
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Several writes of one trial in one transaction, and a heartbeat in one statement.
+"""Several writes of one trial in one transaction, a heartbeat in one statement, a note in one
+transaction.
 
 Optuna's ``RDBStorage`` writes each parameter, user attribute and intermediate value in a
 transaction of its own (read the trial, check it is updatable, read the row, write it), and
@@ -14,8 +15,8 @@ and updates (the same value: the database's ``now()``).
 
 ``write_note`` stores a note as study system attributes (a version key and the body in
 chunks, keys the caller names) in one transaction: it reads the version key alone, where
-optuna-dashboard's ``save_note`` reads every study system attribute twice, so that its cost
-grows with the study.
+optuna-dashboard's ``save_note`` reads every study system attribute twice, a cost that grows
+with the study.
 
 Optuna's tables and session helper are private API: this module is the one place that
 writes them (``ResilientRDBStorage`` calls it, with retries; the storage tests run it on

@@ -177,3 +177,21 @@ def test_artifact_cost_runs_both_arms_with_identical_fids():
     line = _line(output, "digits demo, 1 trials of FID@")
     assert re.search(r"artifact_seconds recorded \d+\.\d+ s/trial", line), line
     assert line.endswith("FIDs identical in both arms: True"), line
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_storage_load_measures_each_worker_count_on_postgresql():
+    output = _run_benchmark(
+        "storage_load.py", "--trials", "6", "--work", "0.05", "--processes", "1", "2"
+    )
+    figures = re.compile(
+        r"(\d+\.\d+) ms \(lock +(\d+\.\d+) ms\), +(\d+\.\d+) queries, +(\d+\.\d+) ms worker CPU, "
+        r"+(\d+\.\d+) ms database CPU per trial"
+    )
+    for workers in ("1", "2"):
+        found = figures.search(_line(output, f"  {workers} worker process(es):"))
+        assert found, output
+        storage_ms, lock_ms, queries, worker_cpu, _ = map(float, found.groups())
+        assert 0 < lock_ms < storage_ms and worker_cpu > 0
+        assert 20 < queries < 200  # a trial's real storage calls: a few dozen statements
