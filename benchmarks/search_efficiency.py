@@ -9,7 +9,9 @@ sample count (not counted as images: it is the same for every method). Methods: 
 finite-difference search (the reference's defaults, and its gradient clipping at a value
 chosen on a pilot run; the better of the two is the baseline), TPE, GP and CMA-ES, each in
 the stick-breaking per-step space and the centred space, with the study's rungs and with the
-top rung only. Everything runs in this process (or ``--jobs`` processes): the service's
+top rung only. ``--full-count N`` keeps the fresh re-evaluations at N samples while every
+search, the baseline's included, runs with its top rung below N (a lower search fidelity
+for both sides). Everything runs in this process (or ``--jobs`` processes): the service's
 objective and samplers on an in-memory Optuna study, no Ray, no database.
 
     python benchmarks/search_efficiency.py --out benchmarks/results/search_efficiency

@@ -22,17 +22,21 @@ COLUMNS = [
 ]
 
 
-@pytest.mark.slow
-def test_quick_run_writes_the_csv_the_table_and_the_plot(tmp_path):
+def _quick(out: Path, *args: str) -> list[dict[str, str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "search_efficiency.py"), "--quick",
-         "--out", str(tmp_path)],
+         "--out", str(out), *args],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    with (tmp_path / "evaluations.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
+    with (out / "evaluations.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_quick_run_writes_the_csv_the_table_and_the_plot(tmp_path):
+    rows = _quick(tmp_path)
     assert list(rows[0]) == COLUMNS
     methods = {(r["method"], r["space"], r["rungs"]) for r in rows}
     assert ("fd", "raw", "top-only") in methods and ("tpe", "centered", "rungs") in methods
@@ -45,3 +49,13 @@ def test_quick_run_writes_the_csv_the_table_and_the_plot(tmp_path):
     table = (tmp_path / "images_to_baseline.md").read_text()
     assert "| fd/raw/top-only |" in table and "Target: the baseline" in table
     assert (tmp_path / "best_fid.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_a_full_count_above_the_top_rung_lowers_every_search_and_says_so(tmp_path):
+    rows = _quick(tmp_path, "--full-count", "200")  # --quick's rungs: 50, 100
+    methods = {(r["method"], r["space"], r["rungs"]) for r in rows}
+    assert ("fd", "raw", "top-only@100") in methods and ("tpe", "centered", "rungs@100") in methods
+    assert all(rungs.endswith("@100") for _, _, rungs in methods)
+    assert {int(r["rung"]) for r in rows} <= {50, 100}  # the searches stop at 100
+    assert "| fd/raw/top-only@100 |" in (tmp_path / "images_to_baseline.md").read_text()
