@@ -10,13 +10,14 @@ replaced by a sleep of ``--work`` seconds per full trial (shared out by sample c
 made-up FID. So a trial makes every storage call a real one makes:
 its 30 parameters, its strategy (reference format and one attribute per step), device, actor,
 per rung the FID record, the report and the pruning check, and when it ends its note and
-artifact time. Storage time per trial = (wall time of the loop - time asleep in the
-objective) / trials, averaged over the processes: what the service adds to each trial,
-waiting for the lock and the sampler's own work included. Queries per trial: the SQL
-statements all workers sent (a SQLAlchemy ``before_cursor_execute`` hook), per trial;
-worker CPU: the CPU time of the worker processes, per trial; database CPU: that of the local
-PostgreSQL server's processes (``/proc``; its backends' time is counted when they exit), per
-trial.
+artifact time. Every process sets up (imports, storage, study) and then waits until all have,
+so that no worker's trials run beside another's start-up. Storage time per trial = (wall time
+of the loop - time asleep in the objective) / trials, averaged over the processes: what the
+service adds to each trial, waiting for the lock and the sampler's own work included.
+Queries per trial: the SQL statements all workers sent (a SQLAlchemy
+``before_cursor_execute`` hook), per trial; worker CPU: the CPU time of the worker processes,
+per trial; database CPU: that of the local PostgreSQL server's processes (``/proc``; its
+backends' time is counted when they exit), per trial.
 
     python benchmarks/storage_load.py [--trials 96] [--work 0.5]
         [--baseline-tree /path/to/other/checkout]
@@ -115,13 +116,27 @@ def _count_statements() -> list[int]:
     return sent
 
 
-def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
+def _process(url: str, name: str, work: float, out: str, actor: str, ready: Any) -> None:
     import optuna
 
     from autonat_search.config import parse_study_config
     from autonat_search.execution import objective as objective_module
     from autonat_search.execution.objective import FidObjective
-    from autonat_search.execution.trial_loop import run_trial_loop, worker_study
+    from autonat_search.execution.trial_loop import run_trial_loop
+
+    try:
+        from autonat_search.execution.trial_loop import worker_study
+    except ImportError:  # a --baseline-tree from before worker_study: the same study, built
+        from autonat_search.samplers import build_study_sampler, study_pruner
+
+        def worker_study(storage: Any, study_name: str, config: Any) -> optuna.Study:
+            return optuna.load_study(
+                study_name=study_name,
+                storage=storage,
+                sampler=build_study_sampler(config),
+                pruner=study_pruner(config),
+            )
+
     from autonat_search.space import build_space
     from autonat_search.storage import HeartbeatSettings, StudyLock, open_storage
 
@@ -150,6 +165,7 @@ def _process(url: str, name: str, work: float, out: str, actor: str) -> None:
 
     lock.acquire = timed_acquire  # type: ignore[method-assign]
     statements = _count_statements()
+    ready.wait()  # every worker set up: none is still importing while another runs trials
     cpu = time.process_time()
     started = time.perf_counter()
     summary = run_trial_loop(
@@ -207,8 +223,9 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
     study.set_user_attr(STUDY_BUDGET, trials)
     context = multiprocessing.get_context("spawn")
     outs = [tmp / f"{name}-{i}.json" for i in range(processes)]
+    ready = context.Barrier(processes)
     workers = [
-        context.Process(target=_process, args=(url, name, work, str(out), f"actor-{i}"))
+        context.Process(target=_process, args=(url, name, work, str(out), f"actor-{i}", ready))
         for i, out in enumerate(outs)
     ]
     database_cpu = _database_cpu()
