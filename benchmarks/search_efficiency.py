@@ -412,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
         base = parse_study_config(data, source_dir=base.source_dir)  # checks the rungs
     full_count = args.full_count or base.full_samples
     if full_count < base.full_samples:
-        raise SystemExit(f"--full-count {full_count} is below the top rung {base.full_samples}")
+        raise SystemExit(
+            f"search_efficiency: --full-count {full_count} is below the top rung "
+            f"{base.full_samples}"
+        )
     lowered = f"@{base.full_samples}" if full_count > base.full_samples else ""
     methods = args.methods.split(",")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -234,7 +234,7 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
     for w in workers:
         w.join()
         if w.exitcode != 0:
-            raise SystemExit(f"a worker process failed (exit code {w.exitcode})")
+            raise SystemExit(f"storage_load: a worker process failed (exit code {w.exitcode})")
     database_cpu = _database_cpu() - database_cpu
     results = [json.loads(out.read_text()) for out in outs]
     for out in outs:
@@ -283,6 +283,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_tree is not None:
+        if not (args.baseline_tree / "autonat_search" / "__init__.py").is_file():
+            raise SystemExit(
+                f"storage_load: --baseline-tree {args.baseline_tree} is not a checkout of this "
+                "project (no autonat_search/__init__.py in it)"
+            )
         here = Path(__file__).resolve()
         env = {**os.environ, "PYTHONPATH": str(args.baseline_tree.resolve())}
         command = [
@@ -296,15 +301,19 @@ def main() -> None:
             *map(str, args.processes),
             "--json",
         ]
-        baseline = json.loads(
-            subprocess.run(
-                command, env=env, capture_output=True, text=True, check=True
-            ).stdout.splitlines()[-1]
-        )
+        print(f"measuring the baseline {args.baseline_tree} ...", file=sys.stderr, flush=True)
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"storage_load: the baseline {args.baseline_tree} failed: {last}")
+        baseline = json.loads(done.stdout.splitlines()[-1])
     url, drop = _database()
     try:
         tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-        figures = {str(n): measure(url, n, args.trials, args.work, tmp) for n in args.processes}
+        figures = {}
+        for n in args.processes:
+            print(f"measuring {n} worker process(es) ...", file=sys.stderr, flush=True)
+            figures[str(n)] = measure(url, n, args.trials, args.work, tmp)
     finally:
         drop()  # type: ignore[operator]
     if args.json:
