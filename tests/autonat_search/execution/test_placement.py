@@ -139,33 +139,43 @@ def test_one_worker_per_node_places_actors_on_its_own_node(ray_cluster, postgres
 
 
 KILL_ACTOR = """
-import sys, time
+import os, signal, sys, time
 import optuna, ray
+from ray._private.state import actors
 from optuna.trial import TrialState
 from autonat_search.storage import open_storage
 
 address, url, study_name = sys.argv[1:4]
 ray.init(address=address, log_to_driver=False)
 study = optuna.load_study(study_name=study_name, storage=open_storage(url))
+storage = study._storage
 print("connected", flush=True)
-while True:  # an actor whose trial has just started (no rung done yet)
+while True:  # an actor frozen while its trial runs, whatever the machine's speed
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    names = [t.user_attrs["actor"] for t in running
-             if "actor" in t.user_attrs and "fid_per_rung" not in t.user_attrs]
-    if names:
+    started = [t for t in running if "actor" in t.user_attrs]
+    if not started:
+        time.sleep(0.05)
+        continue
+    name = started[0].user_attrs["actor"]
+    [namespace] = [a["namespace"] for a in ray.util.list_named_actors(True) if a["name"] == name]
+    pid = actors(ray.get_actor(name, namespace=namespace)._ray_actor_id.hex())["Pid"]
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:  # the actor ended with the worker's last trials
+        continue
+    if storage.get_trial(started[0]._trial_id).state == TrialState.RUNNING:
         break
-    time.sleep(0.05)
-[namespace] = [a["namespace"] for a in ray.util.list_named_actors(True) if a["name"] == names[0]]
-ray.kill(ray.get_actor(names[0], namespace=namespace), no_restart=True)
-print(names[0])
+    os.kill(pid, signal.SIGCONT)  # its trial ended before the actor stopped: another one
+os.kill(pid, signal.SIGKILL)
+print(name)
 """
 
 
 @pytest.mark.slow
 def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_cluster, postgres_url):
     budget = 20
-    # A first rung of 200 samples keeps a trial's start (its actor recorded, no rung done)
-    # long enough for the killer below to see it.
+    # A first rung of 200 samples: trials slow enough that the budget is not spent before the
+    # new node's actor is ready.
     name = _study(postgres_url, budget=budget, rungs=(200, 400))
     head = ray_cluster.head_node.node_id
     driver = subprocess.Popen(
@@ -202,7 +212,8 @@ def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_clust
                 lambda: any(f"node {joined}" in x and "ready" in x for x in lines), "new node"
             )
             assert _finished_and_running(postgres_url, name)[0] < budget - 4
-            # An actor killed just after its trial started: the trial is failed at once and
+            # An actor killed while its trial runs (stopped first, so that the trial cannot end
+            # before the kill, as it did on a slow machine): the trial is failed at once and
             # re-run, a replacement takes its place on its (alive) node. The killer connects
             # before the lock is released, and the lock is held again from the kill until the
             # replacement is placed, so that the budget cannot be spent before it.
