@@ -13,11 +13,19 @@ Both spaces keep mask ratios non-increasing by construction:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalChoiceType,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from scipy.optimize import lsq_linear, minimize_scalar
 
 from autonat_search.config import SpaceConfig
@@ -25,7 +33,14 @@ from autonat_search.errors import ConfigError
 from autonat_search.spaces import CenteredSpace, RawStepSpace
 from nat_core.strategy import GenerationStrategy
 
-__all__ = ["ParametricSpace", "PerStepSpace", "SearchSpace", "build_space", "mask_curve"]
+__all__ = [
+    "ParametricSpace",
+    "PerStepSpace",
+    "SearchSpace",
+    "build_space",
+    "mask_curve",
+    "space_distributions",
+]
 
 
 class SearchSpace(Protocol):
@@ -44,6 +59,39 @@ def build_space(config: SpaceConfig, *, steps: int) -> SearchSpace:
     if config.kind == "centered":
         return CenteredSpace(steps=steps, ranges=config.ranges)
     return ParametricSpace(steps=steps, ranges=config.ranges, families=config.mask_families)
+
+
+def space_distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+    """Every parameter a trial of ``space`` suggests, with its distribution: the spaces here
+    suggest the same parameters in every trial, whatever the values drawn."""
+    recorder = _SuggestionRecorder()
+    space.suggest(cast(optuna.Trial, recorder))
+    return recorder.distributions
+
+
+class _SuggestionRecorder:
+    """What a space asks an Optuna trial for, answered with each range's midpoint."""
+
+    def __init__(self) -> None:
+        self.distributions: dict[str, BaseDistribution] = {}
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
+        self.distributions[name] = FloatDistribution(low, high, step=step, log=log)
+        return math.sqrt(low * high) if log else (low + high) / 2
+
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
+        self.distributions[name] = IntDistribution(low, high, step=step, log=log)
+        return low
+
+    def suggest_categorical(
+        self, name: str, choices: Sequence[CategoricalChoiceType]
+    ) -> CategoricalChoiceType:
+        self.distributions[name] = CategoricalDistribution(choices)
+        return choices[0]
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from autonat_search.execution.pending_results import PendingResult, keep_pending
 from autonat_search.execution.progress import log_trial_end, log_trial_start
 from autonat_search.execution.trial_artifacts import TrialArtifacts
 from autonat_search.samplers import build_study_sampler, study_pruner
-from autonat_search.space import build_space
+from autonat_search.space import build_space, space_distributions
 from autonat_search.storage import (
     DEFAULT_MAX_WAIT,
     BudgetStanding,
@@ -306,11 +306,12 @@ def worker_study(
     storage: ResilientRDBStorage, study_name: str, config: StudyConfig
 ) -> optuna.Study:
     """The study as a worker runs it: its sampler's random choices from (seed, trial number),
-    its pruner reading a rung's values in one query."""
+    told the study's search space; its pruner reading a rung's values in one query."""
+    space = build_space(config.space, steps=config.steps)
     return optuna.load_study(
         study_name=study_name,
         storage=storage,
-        sampler=build_study_sampler(config),
+        sampler=build_study_sampler(config, search_space=space_distributions(space)),
         pruner=study_pruner(config, rung_values=functools.partial(rung_values, storage)),
     )
 

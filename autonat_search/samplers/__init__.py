@@ -9,11 +9,13 @@ from autonat_search.samplers.factories import (
     study_pruner,
 )
 from autonat_search.samplers.finite_difference import FiniteDifferenceSampler
+from autonat_search.samplers.known_space import KnownSpaceTPESampler
 from autonat_search.samplers.rung_pruner import RungPruner
 from autonat_search.samplers.trial_seeded import TrialSeededSampler, trial_seed
 
 __all__ = [
     "FiniteDifferenceSampler",
+    "KnownSpaceTPESampler",
     "RungPruner",
     "TrialSeededSampler",
     "build_pruner",

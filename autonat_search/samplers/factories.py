@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import optuna
+from optuna.distributions import BaseDistribution
 
 from autonat_search.config import FidelityConfig, SamplerConfig, StudyConfig
 from autonat_search.samplers.finite_difference import FINITE_DIFFERENCE, FiniteDifferenceSampler
+from autonat_search.samplers.known_space import KnownSpaceTPESampler
 from autonat_search.samplers.rung_pruner import RungPruner, RungValues
 from autonat_search.samplers.trial_seeded import TrialSeededSampler
 
 __all__ = ["build_pruner", "build_sampler", "build_study_sampler", "study_pruner"]
 
 
-def build_sampler(config: SamplerConfig, *, seed: int) -> optuna.samplers.BaseSampler:
-    """One Optuna sampler seeded with ``seed`` (``build_study_sampler`` gives each trial one)."""
+SearchSpace = Mapping[str, BaseDistribution]
+
+
+def build_sampler(
+    config: SamplerConfig, *, seed: int, search_space: SearchSpace | None = None
+) -> optuna.samplers.BaseSampler:
+    """One Optuna sampler seeded with ``seed`` (``build_study_sampler`` gives each trial one).
+    ``search_space``: every parameter a trial suggests, the same in every trial; TPE is then
+    told it instead of inferring it (``KnownSpaceTPESampler``: the same trials, a read fewer)."""
     if config.name == "tpe":
+        if search_space is not None:
+            return KnownSpaceTPESampler(search_space, seed=seed, constant_liar=True)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
     if config.name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
@@ -25,12 +38,16 @@ def build_sampler(config: SamplerConfig, *, seed: int) -> optuna.samplers.BaseSa
     raise ValueError(f"sampler {config.name!r} is not one of Optuna's")
 
 
-def build_study_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
-    """The sampler a worker runs a study with: random choices from (seed, trial number)."""
+def build_study_sampler(
+    config: StudyConfig, *, search_space: SearchSpace | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler a worker runs a study with: random choices from (seed, trial number);
+    ``search_space`` as for ``build_sampler``."""
     if config.sampler.name == FINITE_DIFFERENCE:  # no random choices
         return FiniteDifferenceSampler.for_study(config)
     return TrialSeededSampler(
-        lambda seed: build_sampler(config.sampler, seed=seed), seed=config.sampler.seed
+        lambda seed: build_sampler(config.sampler, seed=seed, search_space=search_space),
+        seed=config.sampler.seed,
     )
 
 

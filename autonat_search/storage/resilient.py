@@ -86,7 +86,6 @@ _RETRIED = (
     "create_new_trial",
     "set_trial_param",
     "get_trial_param",
-    "set_trial_system_attr",
     "get_trial_id_from_study_id_trial_number",
     "get_trial",
     "get_all_trials",
@@ -136,11 +135,11 @@ class ResilientRDBStorage(RDBStorage):
 
     @contextmanager
     def grouped_writes(self, trial_id: int) -> Iterator[None]:
-        """Parameters, user attributes and intermediate values this thread sets on the trial
-        inside the block are written when it ends, in one transaction (a nested block joins
-        the outer one). When the block raises they are still written, as they would have
-        been one by one, but tried once: an error of that write is logged, and the block's
-        error raised."""
+        """Parameters, user and system attributes and intermediate values this thread sets on
+        the trial inside the block are written when it ends, in one transaction (a nested
+        block joins the outer one). When the block raises they are still written, as they
+        would have been one by one, but tried once: an error of that write is logged, and the
+        block's error raised."""
         groups = _open_groups()
         key = (id(self), trial_id)
         if key in groups:
@@ -168,6 +167,13 @@ class ResilientRDBStorage(RDBStorage):
             pending.user_attrs.update(attrs)
             return
         self._write_trial(trial_id, TrialWrites(user_attrs=dict(attrs)))
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        pending = self._open_group(trial_id)
+        if pending is not None:  # e.g. TPE's relative parameters, at the trial's first suggest
+            pending.system_attrs[key] = value
+            return
+        _retrying(self, lambda: RDBStorage.set_trial_system_attr(self, trial_id, key, value))
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float

@@ -1,13 +1,13 @@
 """Several writes of one trial in one transaction, a heartbeat in one statement, a note in one
 transaction.
 
-Optuna's ``RDBStorage`` writes each parameter, user attribute and intermediate value in a
+Optuna's ``RDBStorage`` writes each parameter, attribute and intermediate value in a
 transaction of its own (read the trial, check it is updatable, read the row, write it), and
 a trial of this service writes 30 parameters and about 40 attributes. ``write_trial`` does
 what those calls do, for all of them at once: read the trial once, refuse a finished one
 with Optuna's ``UpdateFinishedTrialError`` (``check_trial_is_updatable``), check each
 parameter's distribution against the study's earlier ones (as ``_set_trial_param`` does),
-insert the parameters and upsert the attributes and intermediate values.
+insert the parameters and upsert the (user and system) attributes and intermediate values.
 
 ``write_heartbeat`` records a trial's heartbeat as one upsert of the database's current time,
 where Optuna's ``record_heartbeat`` reads the row, reads it again to lock it, reads the time
@@ -61,10 +61,11 @@ class TrialWrites:
 
     params: list[PendingParam] = field(default_factory=list)
     user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
     intermediate_values: dict[int, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.params or self.user_attrs or self.intermediate_values)
+        return bool(self.params or self.user_attrs or self.system_attrs or self.intermediate_values)
 
 
 def write_trial(storage: RDBStorage, trial_id: int, writes: TrialWrites) -> None:
@@ -101,6 +102,16 @@ def write_trial(storage: RDBStorage, trial_id: int, writes: TrialWrites) -> None
             [
                 {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
                 for key, value in writes.user_attrs.items()
+            ],
+            key=("trial_id", "key"),
+        )
+        _upsert(
+            storage,
+            session,
+            models.TrialSystemAttributeModel,
+            [
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                for key, value in writes.system_attrs.items()
             ],
             key=("trial_id", "key"),
         )

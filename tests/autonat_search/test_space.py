@@ -4,7 +4,7 @@ import pytest
 
 from autonat_search.config import DEFAULT_RANGES, SpaceConfig
 from autonat_search.errors import ConfigError
-from autonat_search.space import ParametricSpace, PerStepSpace, build_space
+from autonat_search.space import ParametricSpace, PerStepSpace, build_space, space_distributions
 from autonat_search.study import PUBLISHED_T8
 from nat_core.strategy import GenerationStrategy
 
@@ -78,3 +78,13 @@ def test_parametric_fits_the_published_strategy_nearby():
     assert 0 < deviation < 1.5
     strategy, _ = _suggest(space, params)
     assert strategy == fitted
+
+
+@pytest.mark.parametrize("kind", ["per-step", "parametric", "raw", "centered"])
+def test_space_distributions_are_what_every_trial_suggests(kind):
+    space = build_space(SpaceConfig(kind=kind, ranges=RANGES), steps=8)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(3):
+        trial = study.ask()
+        space.suggest(trial)
+        assert trial.distributions == space_distributions(space)

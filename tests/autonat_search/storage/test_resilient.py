@@ -70,5 +70,6 @@ def test_every_backend_call_of_optunas_cache_is_retried():
     not_retried = {"record_heartbeat", "get_heartbeat_interval"}  # periodic / no database
     not_retried |= {"get_heartbeat_stale_trial_callback", "set_trial_state_values"}  # own
     # own, kept by a group of writes or retried
-    not_retried |= {"set_trial_user_attr", "set_trial_intermediate_value", "_set_trial_param"}
+    not_retried |= {"set_trial_user_attr", "set_trial_system_attr"}
+    not_retried |= {"set_trial_intermediate_value", "_set_trial_param"}
     assert called - not_retried <= set(_RETRIED)

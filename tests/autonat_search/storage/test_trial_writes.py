@@ -196,3 +196,22 @@ def test_intermediate_values_of_a_group_read_back_as_optuna_stores_them(storage)
         trial.report(float("nan"), step=120)
     stored = _stored(storage, trial._trial_id).intermediate_values
     assert stored[40] == 1.5 and stored[80] == float("inf") and math.isnan(stored[120])
+
+
+def test_system_attributes_of_a_group_are_written_with_it_and_replace_earlier_ones(storage):
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    storage.set_trial_system_attr(trial._trial_id, "tpe:relative_params:0", "old")
+    commits = _commits(storage)
+    with storage.grouped_writes(trial._trial_id):
+        storage.set_trial_system_attr(trial._trial_id, "tpe:relative_params:0", '{"x": 0.5}')
+        storage.set_trial_system_attr(trial._trial_id, "other", [1, 2])
+        trial.suggest_float("x", 0.0, 1.0)
+        assert _stored(storage, trial._trial_id).system_attrs["tpe:relative_params:0"] == "old"
+        before_the_end = len(commits)
+    assert len(commits) == before_the_end + 1
+    stored = _stored(storage, trial._trial_id).system_attrs
+    assert stored["tpe:relative_params:0"] == '{"x": 0.5}' and stored["other"] == [1, 2]
+    study.tell(trial, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):
+        storage.set_trial_system_attr(trial._trial_id, "late", 1)  # outside a group, as Optuna
