@@ -95,26 +95,15 @@ def write_trial(storage: RDBStorage, trial_id: int, writes: TrialWrites) -> None
                     for param in writes.params
                 ],
             )
-        _upsert(
-            storage,
-            session,
-            models.TrialUserAttributeModel,
-            [
+        for model, attrs in (
+            (models.TrialUserAttributeModel, writes.user_attrs),
+            (models.TrialSystemAttributeModel, writes.system_attrs),
+        ):
+            rows = [
                 {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-                for key, value in writes.user_attrs.items()
-            ],
-            key=("trial_id", "key"),
-        )
-        _upsert(
-            storage,
-            session,
-            models.TrialSystemAttributeModel,
-            [
-                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-                for key, value in writes.system_attrs.items()
-            ],
-            key=("trial_id", "key"),
-        )
+                for key, value in attrs.items()
+            ]
+            _upsert(storage, session, model, rows, key=("trial_id", "key"))
         _upsert(
             storage,
             session,
