@@ -56,7 +56,7 @@ from autonat_search.errors import ConfigError  # noqa: E402
 from autonat_search.execution.evaluation import evaluate_chunks, sample_plan  # noqa: E402
 from autonat_search.execution.objective import FidObjective  # noqa: E402
 from autonat_search.samplers import build_study_sampler, study_pruner  # noqa: E402
-from autonat_search.space import build_space  # noqa: E402
+from autonat_search.space import build_space, space_distributions  # noqa: E402
 from nat_core.fid import fid_from_stats  # noqa: E402
 from nat_core.pipeline import GeneratorBundle, load_bundle  # noqa: E402
 from nat_core.seeding import derive_seed  # noqa: E402
@@ -146,7 +146,8 @@ def run_search(
 ) -> list:
     config = run_config(base, run)
     space = build_space(config.space, steps=config.steps)
-    study = optuna.create_study(sampler=build_study_sampler(config), pruner=study_pruner(config))
+    sampler = build_study_sampler(config, search_space=space_distributions(space))  # as workers
+    study = optuna.create_study(sampler=sampler, pruner=study_pruner(config))
     initial = GenerationStrategy.reference_initial(config.steps)
     params, deviation = space.params_for(initial)
     exact = initial if deviation == 0.0 else None
