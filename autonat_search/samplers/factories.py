@@ -16,11 +16,11 @@ from autonat_search.samplers.trial_seeded import TrialSeededSampler
 __all__ = ["build_pruner", "build_sampler", "build_study_sampler", "study_pruner"]
 
 
-SearchSpace = Mapping[str, BaseDistribution]
+Distributions = Mapping[str, BaseDistribution]  # a search space: parameter name -> distribution
 
 
 def build_sampler(
-    config: SamplerConfig, *, seed: int, search_space: SearchSpace | None = None
+    config: SamplerConfig, *, seed: int, search_space: Distributions | None = None
 ) -> optuna.samplers.BaseSampler:
     """One Optuna sampler seeded with ``seed`` (``build_study_sampler`` gives each trial one).
     ``search_space``: every parameter a trial suggests, the same in every trial; TPE is then
@@ -39,7 +39,7 @@ def build_sampler(
 
 
 def build_study_sampler(
-    config: StudyConfig, *, search_space: SearchSpace | None = None
+    config: StudyConfig, *, search_space: Distributions | None = None
 ) -> optuna.samplers.BaseSampler:
     """The sampler a worker runs a study with: random choices from (seed, trial number);
     ``search_space`` as for ``build_sampler``."""

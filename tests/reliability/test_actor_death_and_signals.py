@@ -10,10 +10,9 @@ import uuid
 
 import optuna
 import pytest
-import ray
 import yaml
-from optuna.trial import FrozenTrial, TrialState
-from ray._private.state import actors
+from optuna.trial import TrialState
+from running_actors import stop_actor_of_running_trial, wait_for_running_trial
 
 from autonat_search import records
 from autonat_search.config import parse_study_config
@@ -38,30 +37,6 @@ def _study_data(bundle, budget):
     }
 
 
-def _wait_for_running_trial(study, timeout=240):
-    """A trial some actor is working on (its actor is recorded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if records.TRIAL_ACTOR in trial.user_attrs:
-                return trial
-        time.sleep(0.2)
-    pytest.fail("no trial started in time")
-
-
-def _stop_the_actor_of_a_running_trial(study) -> tuple[FrozenTrial, int]:
-    """A running trial and its actor's process, stopped (``SIGSTOP``) while the trial is still
-    RUNNING, so that a kill cannot land after the trial ended, however slow the machine."""
-    while True:
-        trial = _wait_for_running_trial(study)
-        actor = ray.get_actor(trial.user_attrs[records.TRIAL_ACTOR])
-        pid = actors(actor._ray_actor_id.hex())["Pid"]
-        os.kill(pid, signal.SIGSTOP)
-        if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
-            return trial, pid
-        os.kill(pid, signal.SIGCONT)  # its trial ended meanwhile: another one
-
-
 @pytest.mark.slow
 def test_a_killed_actor_fails_only_its_trial_which_is_rerun(
     ray_session, postgres_url, quick_digits_bundle
@@ -80,7 +55,7 @@ def test_a_killed_actor_fails_only_its_trial_which_is_rerun(
     thread = threading.Thread(target=worker)
     thread.start()
     study = optuna.load_study(study_name=config.name, storage=open_storage(postgres_url))
-    victim, pid = _stop_the_actor_of_a_running_trial(study)
+    victim, pid = stop_actor_of_running_trial(study)
     os.kill(pid, signal.SIGKILL)  # the actor's process dies mid-trial
     thread.join(timeout=600)
     assert "error" not in outcome, outcome.get("error")
@@ -153,7 +128,7 @@ def test_sigterm_to_the_process_group_finishes_trials_and_exits_0(
         start_new_session=True,  # its own process group, as under timeout, systemd or Slurm
     )
     study = optuna.load_study(study_name=data["name"], storage=open_storage(postgres_url))
-    _wait_for_running_trial(study)
+    wait_for_running_trial(study)
     raylets = _raylets_below(worker.pid)
     assert raylets and all(os.getpgid(pid) != worker.pid for pid in raylets)
     os.killpg(worker.pid, signal.SIGTERM)

@@ -139,35 +139,18 @@ def test_one_worker_per_node_places_actors_on_its_own_node(ray_cluster, postgres
 
 
 KILL_ACTOR = """
-import os, signal, sys, time
+import os, signal, sys
 import optuna, ray
-from ray._private.state import actors
-from optuna.trial import TrialState
 from autonat_search.storage import open_storage
+from running_actors import stop_actor_of_running_trial
 
 address, url, study_name = sys.argv[1:4]
 ray.init(address=address, log_to_driver=False)
 study = optuna.load_study(study_name=study_name, storage=open_storage(url))
-storage = study._storage
 print("connected", flush=True)
-while True:  # an actor frozen while its trial runs, whatever the machine's speed
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    started = [t for t in running if "actor" in t.user_attrs]
-    if not started:
-        time.sleep(0.05)
-        continue
-    name = started[0].user_attrs["actor"]
-    [namespace] = [a["namespace"] for a in ray.util.list_named_actors(True) if a["name"] == name]
-    pid = actors(ray.get_actor(name, namespace=namespace)._ray_actor_id.hex())["Pid"]
-    try:
-        os.kill(pid, signal.SIGSTOP)
-    except ProcessLookupError:  # the actor ended with the worker's last trials
-        continue
-    if storage.get_trial(started[0]._trial_id).state == TrialState.RUNNING:
-        break
-    os.kill(pid, signal.SIGCONT)  # its trial ended before the actor stopped: another one
+trial, pid = stop_actor_of_running_trial(study)
 os.kill(pid, signal.SIGKILL)
-print(name)
+print(trial.user_attrs["actor"])
 """
 
 
@@ -219,7 +202,7 @@ def test_one_driver_places_actors_on_every_node_and_on_nodes_that_join(ray_clust
             # replacement is placed, so that the budget cannot be spent before it.
             killer = subprocess.Popen(
                 [sys.executable, "-c", KILL_ACTOR, ray_cluster.address, postgres_url, name],
-                env=_driver_env(),
+                env=_driver_env(PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}"),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
