@@ -46,6 +46,7 @@ from autonat_search.execution.objective import FidObjective
 from autonat_search.execution.pending_results import PendingResult, keep_pending, record_pending
 from autonat_search.execution.progress import log_trial_end, log_trial_start
 from autonat_search.execution.trial_artifacts import TrialArtifacts
+from autonat_search.execution.trial_tell import tell_running
 from autonat_search.samplers import build_study_sampler, study_pruner
 from autonat_search.space import build_space, space_distributions
 from autonat_search.storage import (
@@ -157,20 +158,16 @@ def _tell(
     value: float | None,
 ) -> str:
     """Record the outcome, unless another worker failed the trial meanwhile."""
+    try:
+        told = tell_running(
+            study, trial._trial_id, state, value if state == TrialState.COMPLETE else None
+        )
+    except UpdateFinishedTrialError:
+        told = None  # failed by another worker between tell_running's read and its write
+    if told is not None:
+        log_trial_end(told)
+        return state.name
     current = trial_state(storage, trial._trial_id)
-    if current == TrialState.RUNNING:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                told = study.tell(
-                    trial, value if state == TrialState.COMPLETE else None, state=state
-                )
-            log_trial_end(told)
-            return state.name
-        except (UpdateFinishedTrialError, ValueError):  # "Cannot tell a FAIL trial": it was
-            current = trial_state(storage, trial._trial_id)  # failed just now
-            if current == TrialState.RUNNING:
-                raise
     log.warning(
         "trial %d was %s by another worker (its heartbeat went stale); this worker's %s "
         "is not recorded",

@@ -172,13 +172,13 @@ def test_a_trial_failed_by_another_worker_just_before_its_tell_is_not_recorded(t
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
     study = optuna.create_study(study_name="race", storage=storage)
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
-    real_tell = study.tell
+    real_after_trial = study.sampler.after_trial
 
-    def failed_first(*args, **kwargs):  # the state was RUNNING when checked, FAIL at the tell
+    def failed_first(*args, **kwargs):  # the state was RUNNING when read, FAIL at the write
         fail_and_rerun(study, trial._trial_id, "heartbeat stale")
-        return real_tell(*args, **kwargs)
+        return real_after_trial(*args, **kwargs)
 
-    study.tell = failed_first  # type: ignore[method-assign]
+    study.sampler.after_trial = failed_first  # type: ignore[method-assign]
     assert _tell(study, storage, trial, TrialState.COMPLETE, 0.5) == "LOST"
     assert study.get_trials()[0].state == TrialState.FAIL
 
