@@ -187,11 +187,12 @@ def test_storage_load_measures_each_worker_count_on_postgresql():
     )
     figures = re.compile(
         r"(\d+\.\d+) ms \(lock +(\d+\.\d+) ms\), +(\d+\.\d+) queries, +(\d+\.\d+) ms worker CPU, "
-        r"+(\d+\.\d+) ms database CPU per trial"
+        r"+(\d+\.\d+) ms database CPU; (\d+\.\d+) s objective, (\d+) ms idle at the end per trial"
     )
     for workers in ("1", "2"):
         found = figures.search(_line(output, f"  {workers} worker process(es):"))
         assert found, output
-        storage_ms, lock_ms, queries, worker_cpu, _ = map(float, found.groups())
+        storage_ms, lock_ms, queries, worker_cpu, _, objective_s, _ = map(float, found.groups())
         assert 0 < lock_ms < storage_ms and worker_cpu > 0
+        assert 0 < objective_s <= 0.05  # the sleep a trial's rungs took, at most the whole work
         assert 20 < queries < 200  # a trial's real storage calls: a few dozen statements
