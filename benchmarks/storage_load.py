@@ -262,12 +262,11 @@ def measure(url: str, processes: int, trials: int, work: float, tmp: Path) -> li
     for out in outs:
         out.unlink()
     ran = [r for r in results if r["trials"]]
-    storage = sum((r["wall"] - r["asleep"] - r.get("idle", 0.0)) / r["trials"] for r in ran)
-    storage /= len(ran)
+    storage = sum((r["wall"] - r["asleep"] - r["idle"]) / r["trials"] for r in ran) / len(ran)
     lock = sum(r["lock"] / r["trials"] for r in ran) / len(ran)
-    work = sum(r["asleep"] for r in ran) / sum(r["trials"] for r in ran)
-    idle = sum(r.get("idle", 0.0) for r in ran) / sum(r["trials"] for r in ran)
     started = sum(r["trials"] for r in ran)
+    work = sum(r["asleep"] for r in ran) / started
+    idle = sum(r["idle"] for r in ran) / started
     statements = sum(r["statements"] for r in ran) / started
     cpu = sum(r["cpu"] for r in ran) / started
     return [
@@ -298,13 +297,12 @@ def _database() -> tuple[str, object]:
 
 
 def _shown(figure: list[float]) -> str:
-    ms, lock, queries, cpu, *later = figure  # a baseline run may predate the later figures
-    shown = f"{ms:6.1f} ms (lock {lock:5.1f} ms), {queries:5.1f} queries, {cpu:5.1f} ms worker CPU"
-    if later:
-        shown += f", {later[0]:5.1f} ms database CPU"
-    if len(later) == 3:
-        shown += f"; {later[1] / 1000:.2f} s objective, {later[2]:.0f} ms idle at the end"
-    return shown + " per trial"
+    ms, lock, queries, cpu, database, work, idle = figure
+    return (
+        f"{ms:6.1f} ms (lock {lock:5.1f} ms), {queries:5.1f} queries, {cpu:5.1f} ms worker CPU, "
+        f"{database:5.1f} ms database CPU; {work / 1000:.2f} s objective, {idle:.0f} ms idle at "
+        "the end per trial"
+    )
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ def tell_running(
     ``UpdateFinishedTrialError``."""
     if state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
         raise ValueError(f"cannot tell a trial {state.name}")
-    if (value is None) != (state != TrialState.COMPLETE):
+    if (value is None) == (state == TrialState.COMPLETE):
         raise ValueError(f"a {state.name} trial is told {'no' if value is None else 'a'} value")
     study._thread_local.cached_all_trials = None  # as Study.tell: the trial list has changed
     trial = study._storage.get_trial(trial_id)
@@ -56,17 +56,10 @@ def tell_running(
 def _values(trial: FrozenTrial, state: TrialState, value: float | None) -> list[float] | None:
     if state == TrialState.COMPLETE:
         assert value is not None
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"trial {trial.number}: the value {value!r} is not a number") from None
-        if math.isnan(number):
+        if math.isnan(value):
             raise ValueError(f"trial {trial.number}: the value {value} is not acceptable")
-        return [number]
+        return [float(value)]
     if state == TrialState.PRUNED and trial.last_step is not None:
         last = trial.intermediate_values[trial.last_step]
-        try:
-            return None if math.isnan(float(last)) else [float(last)]
-        except (TypeError, ValueError):
-            return None
+        return None if math.isnan(last) else [float(last)]
     return None
